@@ -1,0 +1,1 @@
+"""seqadd export stage: Keras model -> self-describing ONNX file, behind a parity gate."""

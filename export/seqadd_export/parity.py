@@ -1,0 +1,140 @@
+"""The parity gate: an exported model must answer exactly as the Keras model does.
+
+It checks the graph (full ONNX checking, names, dtypes, shapes, a dynamic batch) and then
+the answers: Keras and ONNX Runtime run side by side on the same queries, random ones from
+the users' distribution plus the edge cases (0+0, the largest operands, the smallest and
+largest operands of every pair of lengths).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from seqadd_runtime.codec import QuerySpec, decode_answers, encode_queries, one_hot
+from seqadd_runtime.engine import ModelEngine
+from seqadd_train.data import Problems, draw_user_queries
+
+KERAS_BATCH = 2048
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the gate's report."""
+
+    name: str
+    figure: str
+    passed: bool
+
+
+def edge_cases(spec: QuerySpec) -> Problems:
+    """0+0, the largest operands, and the extremes of every combination of operand lengths."""
+    a, b = [0, spec.max_operand, spec.max_operand, 0], [0, spec.max_operand, 0, spec.max_operand]
+    for length_a in range(1, spec.digits + 1):
+        for length_b in range(1, spec.digits + 1):
+            low_a, low_b = (0 if n == 1 else 10 ** (n - 1) for n in (length_a, length_b))
+            a += [low_a, 10**length_a - 1, low_a, 10**length_a - 1]
+            b += [low_b, 10**length_b - 1, 10**length_b - 1, low_b]
+    return Problems(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64))
+
+
+def parity_queries(spec: QuerySpec, count: int, seed: int) -> Problems:
+    """``count`` queries: the edge cases, then random ones (fixed by ``seed``)."""
+    edges = edge_cases(spec)
+    rest = max(0, count - len(edges))
+    random = draw_user_queries(np.random.default_rng(seed), rest, spec.digits)
+    return Problems(np.concatenate([edges.a, random.a])[:count], np.concatenate([edges.b, random.b])[:count])
+
+
+def graph_checks(path: Path, engine: ModelEngine) -> list[Check]:
+    """Structure: full ONNX checking, input and output names, dtypes and shapes."""
+    checks = []
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        checks.append(Check("onnx.checker (full)", "valid", True))
+    except onnx.checker.ValidationError as error:
+        checks.append(Check("onnx.checker (full)", str(error).splitlines()[0], False))
+    spec = engine.info.spec
+    (graph_input,) = engine.session.get_inputs()
+    (graph_output,) = engine.session.get_outputs()
+    input_ok = (
+        graph_input.name == engine.info.input_name
+        and graph_input.type == "tensor(int32)"
+        and graph_input.shape == ["batch", spec.query_length]
+    )
+    output_ok = (
+        graph_output.name == engine.info.output_name
+        and graph_output.type == "tensor(float)"
+        and graph_output.shape == ["batch", spec.answer_length, len(spec.vocabulary)]
+    )
+    checks.append(
+        Check(
+            "input and output",
+            f"{graph_input.name} {graph_input.type} {graph_input.shape} -> "
+            f"{graph_output.name} {graph_output.type} {graph_output.shape}",
+            input_ok and output_ok,
+        )
+    )
+    return checks
+
+
+def compare(keras_model, engine: ModelEngine, problems: Problems, atol: float) -> tuple[list[Check], dict]:
+    """Run both models on the same queries; return the report lines and their figures."""
+    spec = engine.info.spec
+    ids = encode_queries(problems.a, problems.b, spec)
+    expected = keras_model.predict(one_hot(ids), batch_size=KERAS_BATCH, verbose=0)
+    actual = engine.probabilities(ids)
+    difference = np.abs(expected.astype(np.float64) - actual)
+    keras_ids, onnx_ids = expected.argmax(axis=-1), actual.argmax(axis=-1)
+    keras_answers = decode_answers(keras_ids, spec)
+    onnx_answers = decode_answers(onnx_ids, spec)
+    same_answers = sum(k == o for k, o in zip(keras_answers, onnx_answers, strict=True))
+    # The batch dimension must be dynamic and rows independent: a few rows run alone and in a
+    # small batch must give what they gave inside the big batch.
+    few = min(7, len(problems))
+    alone = np.concatenate([engine.probabilities(ids[i : i + 1]) for i in range(few)])
+    batch_drift = float(max(np.abs(alone - actual[:few]).max(), np.abs(engine.probabilities(ids[:few]) - actual[:few]).max()))
+    figures = {
+        "queries": len(problems),
+        "max_abs_diff": float(difference.max()),
+        "mean_abs_diff": float(difference.mean()),
+        "argmax_agreement": float((keras_ids == onnx_ids).mean()),
+        "positions": int(keras_ids.size),
+        "identical_answers": same_answers / len(problems),
+        "identical_answer_count": same_answers,
+        "batch_drift": batch_drift,
+        "correct_answers": int(
+            sum(a == str(s) for a, s in zip(onnx_answers, problems.sums.tolist(), strict=True))
+        ),
+    }
+    checks = [
+        Check("largest |difference|", f"{figures['max_abs_diff']:.2e} (limit {atol:g})", figures["max_abs_diff"] <= atol),
+        Check("mean |difference|", f"{figures['mean_abs_diff']:.2e}", figures["mean_abs_diff"] <= atol),
+        Check(
+            "argmax agreement",
+            f"{figures['argmax_agreement']:.4%} of {figures['positions']:,} positions",
+            figures["argmax_agreement"] == 1.0,
+        ),
+        Check(
+            "identical answers",
+            f"{same_answers:,} of {len(problems):,} ({figures['identical_answers']:.4%})",
+            same_answers == len(problems),
+        ),
+        Check("dynamic batch (1, 7, N)", f"largest drift {batch_drift:.2e}", batch_drift <= atol),
+    ]
+    return checks, figures
+
+
+def format_report(title: str, checks: list[Check]) -> str:
+    width = max(len(check.name) for check in checks)
+    lines = [title]
+    lines += [
+        f"  {'✓' if check.passed else '✗'} {check.name:<{width}}  {check.figure}" for check in checks
+    ]
+    return "\n".join(lines)
+
+
+def checks_json(checks: list[Check]) -> list[dict]:
+    return [asdict(check) for check in checks]

@@ -1,0 +1,1 @@
+"""seqadd runtime: answers addition queries with an exported ONNX model (numpy + onnxruntime)."""

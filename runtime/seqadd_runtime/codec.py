@@ -1,0 +1,146 @@
+"""The character table: how "a+b" queries and their answers become token ids and back.
+
+This is the one codec of the project. Training encodes its data with it, the export checks
+parity with it and the runtime serves with it, so the three stages cannot drift apart.
+Everything is vectorized with numpy over a batch: there is no per-character Python loop.
+
+Layout (after the Keras addition example): a query "a+b" is left-aligned and padded with
+spaces to ``2 * digits + 1`` characters, then reversed when ``reverse`` is set; an answer is
+the sum left-aligned and padded with spaces to ``digits + 1`` characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The model's characters in index order: the sorted characters of "0123456789+ ".
+VOCABULARY = "".join(sorted("0123456789+ "))
+SPACE_ID = VOCABULARY.index(" ")
+PLUS_ID = VOCABULARY.index("+")
+#: Token id of the digit 0; digit d has id ``DIGIT0_ID + d`` because the digits sort together.
+DIGIT0_ID = VOCABULARY.index("0")
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """What a model was trained on: operand size, input direction and vocabulary."""
+
+    digits: int
+    reverse: bool = True
+    vocabulary: str = VOCABULARY
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.digits <= 15:
+            raise ValueError(f"digits must be between 1 and 15, not {self.digits}")
+        if sorted(self.vocabulary) != sorted(VOCABULARY):
+            raise ValueError(f"unsupported vocabulary {self.vocabulary!r}")
+
+    @property
+    def query_length(self) -> int:
+        """Characters in an encoded query: two operands and the plus sign."""
+        return 2 * self.digits + 1
+
+    @property
+    def answer_length(self) -> int:
+        """Characters in an encoded answer: a sum can have one digit more than an operand."""
+        return self.digits + 1
+
+    @property
+    def max_operand(self) -> int:
+        return 10**self.digits - 1
+
+    def char_ids(self) -> np.ndarray:
+        """Map from a byte value to its token id (255 where the byte is not in the vocabulary)."""
+        table = np.full(256, 255, dtype=np.uint8)
+        for index, char in enumerate(self.vocabulary):
+            table[ord(char)] = index
+        return table
+
+    def id_chars(self) -> np.ndarray:
+        """Map from a token id to its byte value."""
+        return np.frombuffer(self.vocabulary.encode("ascii"), dtype=np.uint8)
+
+
+def digit_count(values: np.ndarray) -> np.ndarray:
+    """Number of decimal digits of each non-negative integer (0 has one digit)."""
+    values = np.asarray(values, dtype=np.int64)
+    count = np.ones(values.shape, dtype=np.int64)
+    limit = 10
+    # At most 19 passes for int64; each pass is one vector comparison.
+    while True:
+        more = values >= limit
+        if not more.any():
+            return count
+        count += more
+        limit *= 10
+
+
+def _digits_left_aligned(values: np.ndarray, width: int, start: np.ndarray) -> np.ndarray:
+    """Place each value's decimal digits as token ids at columns start..start+len-1.
+
+    Returns an (N, width) int64 array with -1 wherever the value has no digit.
+    """
+    values = np.asarray(values, dtype=np.int64)[:, None]
+    length = digit_count(values)
+    column = np.arange(width, dtype=np.int64)[None, :]
+    offset = column - start[:, None]  # position of this column inside the number
+    inside = (offset >= 0) & (offset < length)
+    # The digit at position p (0 = most significant) is (v // 10**(len-1-p)) % 10.
+    power = np.where(inside, length - 1 - offset, 0)
+    digit = (values // (10**power)) % 10
+    return np.where(inside, DIGIT0_ID + digit, -1)
+
+
+def encode_queries(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, query_length) of the queries "a+b", padded and reversed as the spec says."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("a and b must be one-dimensional arrays of the same length")
+    if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) > spec.max_operand):
+        raise ValueError(f"operands must be between 0 and {spec.max_operand}")
+    width = spec.query_length
+    len_a = digit_count(a)
+    ids = np.full((a.size, width), SPACE_ID, dtype=np.int64)
+    a_ids = _digits_left_aligned(a, width, np.zeros_like(len_a))
+    b_ids = _digits_left_aligned(b, width, len_a + 1)
+    ids = np.where(a_ids >= 0, a_ids, ids)
+    ids = np.where(b_ids >= 0, b_ids, ids)
+    ids[np.arange(a.size), len_a] = PLUS_ID
+    if spec.reverse:
+        ids = ids[:, ::-1]
+    return np.ascontiguousarray(ids, dtype=np.uint8)
+
+
+def encode_answers(sums: np.ndarray, spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, answer_length) of the answers, left-aligned and padded with spaces."""
+    sums = np.asarray(sums, dtype=np.int64)
+    start = np.zeros(sums.shape, dtype=np.int64)
+    ids = _digits_left_aligned(sums, spec.answer_length, start)
+    return np.where(ids >= 0, ids, SPACE_ID).astype(np.uint8)
+
+
+def one_hot(ids: np.ndarray, vocabulary_size: int = len(VOCABULARY)) -> np.ndarray:
+    """One-hot float32 encoding of token ids: (..., L) -> (..., L, vocabulary_size)."""
+    return np.eye(vocabulary_size, dtype=np.float32)[ids]
+
+
+def decode_text(ids: np.ndarray, spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, L) -> fixed-width byte strings (dtype S<L>), padding kept."""
+    ids = np.ascontiguousarray(ids, dtype=np.uint8)
+    chars = spec.id_chars()[ids]
+    return np.ascontiguousarray(chars).view(f"S{ids.shape[1]}").reshape(ids.shape[0])
+
+
+def decode_answers(ids: np.ndarray, spec: QuerySpec) -> list[str]:
+    """Token ids (N, answer_length) -> answer strings without their padding."""
+    return [text.decode("ascii").strip() for text in decode_text(ids, spec)]
+
+
+def decode_queries(ids: np.ndarray, spec: QuerySpec) -> list[str]:
+    """Token ids (N, query_length) -> the queries as a person writes them ("535+61")."""
+    if spec.reverse:
+        ids = ids[:, ::-1]
+    return [text.decode("ascii").strip() for text in decode_text(ids, spec)]

@@ -1,0 +1,75 @@
+"""An exported seqadd model in ONNX Runtime: token ids in, answers and confidences out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from seqadd_runtime.artifact import ArtifactError, ModelInfo
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Answers for a batch: token ids (N, answer_length) and their confidence (N,).
+
+    Confidence is the product of each character's top probability: low values mark the
+    answers most likely to be wrong.
+    """
+
+    answer_ids: np.ndarray
+    confidence: np.ndarray
+
+
+class ModelEngine:
+    """One ONNX Runtime session over a seqadd model file, configured for small CPUs."""
+
+    def __init__(self, session: ort.InferenceSession, info: ModelInfo, path: Path) -> None:
+        self.session = session
+        self.info = info
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, threads: int | None = None) -> ModelEngine:
+        """Open a model file written by `seqadd-export`.
+
+        Raises ArtifactError with a one-line reason when the file is missing, is not ONNX, or
+        is not a seqadd model.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"model file not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1  # the graph is a chain: no parallel branches to run
+        options.log_severity_level = 3  # errors only: warnings would go to the user's terminal
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own types for corrupt or foreign files
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ArtifactError(f"cannot load {path} as an ONNX model: {first_line}") from error
+        info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
+        inputs = [node.name for node in session.get_inputs()]
+        outputs = [node.name for node in session.get_outputs()]
+        if info.input_name not in inputs or info.output_name not in outputs:
+            raise ArtifactError(
+                f"{path}: its graph does not have the input {info.input_name!r} and output "
+                f"{info.output_name!r} that its metadata names"
+            )
+        return cls(session, info, path)
+
+    def probabilities(self, query_ids: np.ndarray) -> np.ndarray:
+        """Per-character probabilities (N, answer_length, vocabulary) for token ids (N, L)."""
+        feed = {self.info.input_name: np.ascontiguousarray(query_ids, dtype=np.int32)}
+        return self.session.run([self.info.output_name], feed)[0]
+
+    def predict(self, query_ids: np.ndarray) -> Prediction:
+        probabilities = self.probabilities(query_ids)
+        answer_ids = probabilities.argmax(axis=-1).astype(np.uint8)
+        confidence = probabilities.max(axis=-1).prod(axis=-1)
+        return Prediction(answer_ids, confidence)

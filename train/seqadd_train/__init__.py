@@ -1,0 +1,1 @@
+"""seqadd training stage: data, the Keras model, training and its reports."""

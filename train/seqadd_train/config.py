@@ -1,0 +1,87 @@
+"""A training run's settings: what `seqadd-train` was asked for, saved so a run can resume."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+
+from seqadd_train.data import Sampler
+
+
+class Schedule(StrEnum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    digits: int = 3
+    training_size: int = 50_000
+    validation_size: int = 5_000
+    test_size: int = 10_000
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    schedule: Schedule = Schedule.constant
+    sampler: Sampler = Sampler.user
+    reverse: bool = True
+    hidden_size: int = 128
+    decoder_layers: int = 1
+    seed: int = 1337
+    name: str = "addition-3d"
+    out: str = "artifacts"
+    keep_best: bool = True
+    target_exact: float | None = None
+    eval_samples: int = 50_000
+    eval_per_length: int = 2_000
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.out) / self.name
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.model_dir / "checkpoint"
+
+    def to_json(self) -> dict:
+        return {field.name: _plain(getattr(self, field.name)) for field in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainConfig:
+        known = {field.name for field in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["schedule"] = Schedule(values.get("schedule", Schedule.constant))
+        values["sampler"] = Sampler(values.get("sampler", Sampler.user))
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_json(json.loads(path.read_text()))
+
+    def command(self) -> str:
+        """The `seqadd-train` command line that reproduces this run, every setting spelled out."""
+        defaults = asdict(TrainConfig())
+        parts = ["seqadd-train"]
+        for field in fields(self):
+            value = getattr(self, field.name)
+            flag = "--" + field.name.replace("_", "-")
+            if field.name == "validation_size" and value == self.training_size // 10:
+                continue  # the default follows the training size
+            if isinstance(value, bool):
+                if value != defaults[field.name]:
+                    parts.append(flag if value else "--no-" + flag[2:])
+                continue
+            if value is None:
+                continue
+            parts += [flag, str(_plain(value))]
+        return shlex.join(parts)
+
+
+def _plain(value: object) -> object:
+    return value.value if isinstance(value, StrEnum) else value

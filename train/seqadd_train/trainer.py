@@ -1,0 +1,165 @@
+"""One training run, from drawing the data to writing the artifact folder.
+
+Fault tolerance: Keras's BackupAndRestore saves weights, optimizer state and the epoch after
+every epoch under OUT/NAME/checkpoint/, beside the run's settings, its per-epoch log and the
+best weights so far. `seqadd-train --resume` rebuilds the same data from the saved seed and
+continues from there; the checkpoint folder is removed once the artifacts are written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from seqadd_runtime.codec import QuerySpec
+
+from seqadd_train.callbacks import ShowValidationQuestions, StopAtTarget
+from seqadd_train.config import Schedule, TrainConfig
+from seqadd_train.data import Problems, make_splits, to_model_inputs, to_model_targets
+from seqadd_train.evaluate import evaluate_model
+from seqadd_train.model import build_model, compile_model
+from seqadd_train.reports import write_reports
+
+MONITOR = "val_exact_match"
+PREDICT_BATCH = 2048
+
+
+def keras_predictor(model: keras.Model, spec: QuerySpec):
+    """Evaluation's view of a Keras model: problems in, predicted answer ids out."""
+
+    def predict(problems: Problems) -> np.ndarray:
+        inputs = to_model_inputs(problems, spec)
+        return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0).argmax(axis=-1)
+
+    return predict
+
+
+def learning_rate(config: TrainConfig, steps_per_epoch: int):
+    if config.schedule is Schedule.cosine:
+        return keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=steps_per_epoch * config.epochs, alpha=0.01
+        )
+    return config.learning_rate
+
+
+def read_history(path: Path) -> list[dict]:
+    """Per-epoch rows of the CSV log, one per epoch (a repeated epoch keeps its last row)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+    return [
+        {"epoch": epoch + 1} | {key: float(value) for key, value in row.items() if key != "epoch"}
+        for epoch, row in sorted(rows.items())
+    ]
+
+
+def run_training(config: TrainConfig) -> dict:
+    started = time.monotonic()
+    keras.utils.set_random_seed(config.seed)
+    spec = QuerySpec(digits=config.digits, reverse=config.reverse)
+    checkpoint = config.checkpoint_dir
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    config.save(checkpoint / "config.json")
+
+    print(f"Drawing data ({config.sampler.value} sampler, seed {config.seed})...")
+    splits = make_splits(
+        config.digits,
+        config.training_size,
+        config.validation_size,
+        config.test_size,
+        config.sampler,
+        config.seed,
+    )
+    x_train, y_train = to_model_inputs(splits.train, spec), to_model_targets(splits.train, spec)
+    x_val, y_val = to_model_inputs(splits.validation, spec), to_model_targets(splits.validation, spec)
+    print(
+        f"Training {len(splits.train):,}, validation {len(splits.validation):,}, "
+        f"held-out test {len(splits.test):,} problems; inputs {x_train.shape}"
+    )
+
+    model = build_model(spec, config.hidden_size, config.decoder_layers)
+    steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
+    compile_model(model, learning_rate(config, steps_per_epoch))
+    model.summary(print_fn=lambda line, **_: print(line))
+
+    history_csv = checkpoint / "history.csv"
+    best_weights = checkpoint / "best.weights.h5"
+    earlier = read_history(history_csv)
+    best_so_far = max((row[MONITOR] for row in earlier), default=None)
+    stopper = StopAtTarget(MONITOR, config.target_exact) if config.target_exact else None
+    callbacks: list[keras.callbacks.Callback] = [
+        ShowValidationQuestions(splits.validation, spec, count=10, seed=config.seed),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+    ]
+    if config.keep_best:
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(best_weights),
+                monitor=MONITOR,
+                mode="max",
+                save_best_only=True,
+                save_weights_only=True,
+                initial_value_threshold=best_so_far,
+            )
+        )
+    if stopper:
+        callbacks.append(stopper)
+    # Last, so that the log and best weights of an epoch exist before it counts as done.
+    callbacks.append(
+        keras.callbacks.BackupAndRestore(str(checkpoint / "backup"), delete_checkpoint=False)
+    )
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=(x_val, y_val),
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+
+    history = read_history(history_csv)
+    best_epoch = None
+    if config.keep_best and best_weights.is_file() and history:
+        model.load_weights(str(best_weights))
+        best_epoch = max(history, key=lambda row: row[MONITOR])["epoch"]
+        print(f"Restored the weights of epoch {best_epoch} (best {MONITOR}).")
+
+    print("Evaluating on the held-out test set and the user distribution...")
+    metrics = evaluate_model(
+        keras_predictor(model, spec),
+        spec,
+        splits.test,
+        config.eval_samples,
+        config.eval_per_length,
+        config.seed,
+    )
+    stopped_early = len(history) < config.epochs
+    training = {
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "stopped_early": stopped_early,
+        "training_problems": len(splits.train),
+        "distinct_training_pairs": int(np.unique(splits.train.pair_keys(config.digits)).size),
+        "parameters": int(model.count_params()),
+        "seconds_this_session": round(time.monotonic() - started, 1),
+    }
+    model_dir = config.model_dir
+    model.save(model_dir / "model.keras")
+    write_reports(model_dir, config, history, metrics, training)
+    shutil.rmtree(checkpoint)
+    user = metrics["user_distribution"]
+    print(
+        f"Wrote {model_dir}: held-out exact match {metrics['held_out']['exact_match']:.4%}, "
+        f"user distribution {user['exact_match']:.4%} "
+        f"(worst lengths {user['worst_lengths']}: {user['worst_exact_match']:.4%})"
+    )
+    return json.loads((model_dir / "metrics.json").read_text())
