@@ -21,8 +21,8 @@ from seqadd_runtime.codec import QuerySpec
 from seqadd_runtime.engine import ModelEngine
 from seqadd_train.config import TrainConfig
 from seqadd_train.data import make_splits
+from seqadd_train.model import load_trained_model
 
-import seqadd_train.model  # noqa: F401  (registers the exact_match metric for loading)
 from seqadd_export.convert import convert, lstm_node_count, sha256_of
 from seqadd_export.parity import checks_json, compare, format_report, graph_checks, parity_queries
 from seqadd_export.quantize import int8_gate, quantize_int8
@@ -70,7 +70,7 @@ def read_training_record(model_dir: Path) -> dict:
 
 def load_keras_model(model_dir: Path) -> keras.Model:
     try:
-        return keras.models.load_model(model_dir / "model.keras")
+        return load_trained_model(model_dir / "model.keras")
     except Exception as error:  # Keras raises many types for a corrupt or foreign file
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(f"cannot load {model_dir / 'model.keras'}: {message}") from error
@@ -117,7 +117,9 @@ def export(request: ExportRequest, echo=print) -> bool:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ExportError(f"cannot create {output.parent}: {error.strerror}") from error
-    info = ModelInfo(name=config.name, spec=spec, provenance=provenance(request.model_dir, record, request.opset))
+    info = ModelInfo(
+        name=config.name, spec=spec, provenance=provenance(request.model_dir, record, request.opset)
+    )
 
     model_proto = convert(keras_model, info, request.opset)
     temporary = _temporary_path(output.parent, output.name)
@@ -182,10 +184,13 @@ def export(request: ExportRequest, echo=print) -> bool:
             echo(f"FAIL: the ONNX model does not match Keras; nothing written to {output}")
         if temporary_int8 is not None:
             if int8_passed:
-                os.replace(temporary_int8, int8_path(output))
-                echo(f"PASS: wrote {int8_path(output)} ({int8_path(output).stat().st_size / 1e6:.2f} MB)")
+                target = int8_path(output)
+                os.replace(temporary_int8, target)
+                echo(f"PASS: wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
             else:
-                echo(f"FAIL: the int8 model loses too much accuracy; {int8_path(output)} not written")
+                echo(
+                    f"FAIL: the int8 model loses too much accuracy; {int8_path(output)} not written"
+                )
         return passed and int8_passed
     finally:
         for path in (temporary, temporary_int8):

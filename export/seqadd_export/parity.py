@@ -45,7 +45,9 @@ def parity_queries(spec: QuerySpec, count: int, seed: int) -> Problems:
     edges = edge_cases(spec)
     rest = max(0, count - len(edges))
     random = draw_user_queries(np.random.default_rng(seed), rest, spec.digits)
-    return Problems(np.concatenate([edges.a, random.a])[:count], np.concatenate([edges.b, random.b])[:count])
+    return Problems(
+        np.concatenate([edges.a, random.a])[:count], np.concatenate([edges.b, random.b])[:count]
+    )
 
 
 def graph_checks(path: Path, engine: ModelEngine) -> list[Check]:
@@ -80,7 +82,9 @@ def graph_checks(path: Path, engine: ModelEngine) -> list[Check]:
     return checks
 
 
-def compare(keras_model, engine: ModelEngine, problems: Problems, atol: float) -> tuple[list[Check], dict]:
+def compare(
+    keras_model, engine: ModelEngine, problems: Problems, atol: float
+) -> tuple[list[Check], dict]:
     """Run both models on the same queries; return the report lines and their figures."""
     spec = engine.info.spec
     ids = encode_queries(problems.a, problems.b, spec)
@@ -95,7 +99,12 @@ def compare(keras_model, engine: ModelEngine, problems: Problems, atol: float) -
     # small batch must give what they gave inside the big batch.
     few = min(7, len(problems))
     alone = np.concatenate([engine.probabilities(ids[i : i + 1]) for i in range(few)])
-    batch_drift = float(max(np.abs(alone - actual[:few]).max(), np.abs(engine.probabilities(ids[:few]) - actual[:few]).max()))
+    batch_drift = float(
+        max(
+            np.abs(alone - actual[:few]).max(),
+            np.abs(engine.probabilities(ids[:few]) - actual[:few]).max(),
+        )
+    )
     figures = {
         "queries": len(problems),
         "max_abs_diff": float(difference.max()),
@@ -110,8 +119,14 @@ def compare(keras_model, engine: ModelEngine, problems: Problems, atol: float) -
         ),
     }
     checks = [
-        Check("largest |difference|", f"{figures['max_abs_diff']:.2e} (limit {atol:g})", figures["max_abs_diff"] <= atol),
-        Check("mean |difference|", f"{figures['mean_abs_diff']:.2e}", figures["mean_abs_diff"] <= atol),
+        Check(
+            "largest |difference|",
+            f"{figures['max_abs_diff']:.2e} (limit {atol:g})",
+            figures["max_abs_diff"] <= atol,
+        ),
+        Check(
+            "mean |difference|", f"{figures['mean_abs_diff']:.2e}", figures["mean_abs_diff"] <= atol
+        ),
         Check(
             "argmax agreement",
             f"{figures['argmax_agreement']:.4%} of {figures['positions']:,} positions",
@@ -131,7 +146,8 @@ def format_report(title: str, checks: list[Check]) -> str:
     width = max(len(check.name) for check in checks)
     lines = [title]
     lines += [
-        f"  {'✓' if check.passed else '✗'} {check.name:<{width}}  {check.figure}" for check in checks
+        f"  {'✓' if check.passed else '✗'} {check.name:<{width}}  {check.figure}"
+        for check in checks
     ]
     return "\n".join(lines)
 

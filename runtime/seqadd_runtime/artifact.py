@@ -84,8 +84,16 @@ class ModelInfo:
                 f"seqadd model format {values['format']} is not supported by this runtime "
                 f"(it reads format {FORMAT_VERSION})"
             )
-        required = ("name", "vocabulary", "digits", "query_length", "answer_length", "reverse",
-                    "input_name", "output_name")
+        required = (
+            "name",
+            "vocabulary",
+            "digits",
+            "query_length",
+            "answer_length",
+            "reverse",
+            "input_name",
+            "output_name",
+        )
         missing = [key for key in required if key not in values]
         if missing:
             raise ArtifactError(f"seqadd metadata lacks {', '.join(PREFIX + k for k in missing)}")

@@ -57,7 +57,9 @@ def train(
     reverse: bool = typer.Option(True, help="Reverse the query characters, as the example does."),
     hidden_size: int = typer.Option(128, min=1, help="Units in each LSTM."),
     decoder_layers: int = typer.Option(1, min=1, help="Stacked decoder LSTMs."),
-    seed: int = typer.Option(1337, help="Random seed: the same seed gives the same data and splits."),
+    seed: int = typer.Option(
+        1337, help="Random seed: the same seed gives the same data and splits."
+    ),
     name: str | None = typer.Option(None, help="Model name. Default: addition-<digits>d."),
     out: Path = typer.Option(Path("artifacts"), help="Folder that receives the model folder."),
     keep_best: bool = typer.Option(

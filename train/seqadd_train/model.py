@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 from seqadd_runtime.codec import QuerySpec
 
@@ -34,9 +36,16 @@ def build_model(spec: QuerySpec, hidden_size: int = 128, decoder_layers: int = 1
     return model
 
 
-def compile_model(model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule) -> None:
+def compile_model(
+    model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+) -> None:
     model.compile(
         loss="categorical_crossentropy",
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         metrics=["accuracy", exact_match],
     )
+
+
+def load_trained_model(path: str | os.PathLike) -> keras.Model:
+    """Load a model.keras written by seqadd-train (its metric is registered by this module)."""
+    return keras.models.load_model(path, custom_objects={"exact_match": exact_match})

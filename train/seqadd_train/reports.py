@@ -100,9 +100,7 @@ def model_card(metrics: dict, history: list[dict]) -> str:
     if training["best_epoch"]:
         stopping += f"; the weights kept are those of epoch {training['best_epoch']}"
         stopping += " (best validation exact match)"
-    schedule = (
-        "cosine decay to 1% over the run" if config["schedule"] == "cosine" else "constant"
-    )
+    schedule = "cosine decay to 1% over the run" if config["schedule"] == "cosine" else "constant"
     lines = [
         f"# Model card: {metrics['model']}",
         "",

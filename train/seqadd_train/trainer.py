@@ -79,7 +79,10 @@ def run_training(config: TrainConfig) -> dict:
         config.seed,
     )
     x_train, y_train = to_model_inputs(splits.train, spec), to_model_targets(splits.train, spec)
-    x_val, y_val = to_model_inputs(splits.validation, spec), to_model_targets(splits.validation, spec)
+    x_val, y_val = (
+        to_model_inputs(splits.validation, spec),
+        to_model_targets(splits.validation, spec),
+    )
     print(
         f"Training {len(splits.train):,}, validation {len(splits.validation):,}, "
         f"held-out test {len(splits.test):,} problems; inputs {x_train.shape}"

@@ -1,0 +1,49 @@
+# The two commands of the README:
+#   make run    install the slim runtime (numpy, onnxruntime, typer) and answer examples/queries.txt
+#   make test   install everything (train + dev extras), then lint and run the test suite
+# Both create their own virtual environment on first use and are idempotent after that.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+DEV_VENV := .venv
+RUN_VENV := .venv-run
+PIP_FLAGS := --disable-pip-version-check --quiet
+RUNTIME_SOURCES := $(shell find runtime -name '*.py' -o -name '*.onnx') pyproject.toml constraints.txt
+
+.PHONY: run test lint slim-check constraints clean
+
+run: $(RUN_VENV)/.installed
+	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt
+
+test: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/python -m pytest -q
+
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/ruff format --check .
+
+# The runtime alone, installed the way users install it (not editable), so the shipped models
+# travel as package data exactly as they do for them.
+$(RUN_VENV)/.installed: $(RUNTIME_SOURCES)
+	test -x $(RUN_VENV)/bin/python || $(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt .
+	touch $@
+
+$(DEV_VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev]"
+	touch $@
+
+# A fresh slim install in a temporary folder, used from outside the repository: proves the
+# runtime needs no TensorFlow and finds its shipped models after a plain `pip install .`.
+slim-check:
+	bash .ci/slim-check
+
+# Pin the exact set installed in the dev environment (after changing pyproject's ranges).
+constraints: $(DEV_VENV)/.installed
+	{ echo "# Exact versions that CI and the Makefile install (pip install -c constraints.txt ...)."; \
+	  echo "# Verified together on Python 3.11, x86_64, 2 CPU cores. Regenerate with: make constraints"; \
+	  $(DEV_VENV)/bin/pip freeze --exclude-editable | grep -v '^seqadd'; } > constraints.txt
+
+clean:
+	rm -rf $(DEV_VENV) $(RUN_VENV) build *.egg-info .pytest_cache .ruff_cache

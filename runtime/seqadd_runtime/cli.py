@@ -1,0 +1,239 @@
+"""`seqadd-run`: answer addition queries from a file, standard input or the command line."""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import typer
+
+from seqadd_runtime.adder import Adder
+from seqadd_runtime.artifact import ArtifactError
+from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
+from seqadd_runtime.output import OutputFormat, open_output, render
+from seqadd_runtime.parse import LineBatch, explain
+from seqadd_runtime.reader import line_batches
+
+#: Lines per model call, chosen by measurement (see the README's performance section).
+DEFAULT_BATCH_SIZE = 1024
+EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE = 0, 1, 2
+SHOWN_MISMATCHES = 5
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+
+
+def fail(message: str) -> None:
+    typer.echo(f"seqadd-run: {message}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+class Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.shown_at = self.started + 1.0  # small inputs finish before anything is shown
+        self.shown = False
+
+    def update(self, lines: int) -> None:
+        now = time.monotonic()
+        if self.enabled and now >= self.shown_at:
+            rate = lines / max(now - self.started, 1e-9)
+            sys.stderr.write(f"\r{lines:,} lines, {rate:,.0f} lines/s ")
+            sys.stderr.flush()
+            self.shown_at, self.shown = now + 0.25, True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+class Verifier:
+    """Checks answers against exact integer arithmetic (the model's test oracle)."""
+
+    def __init__(self, adder: Adder) -> None:
+        self.spec = adder.spec
+        self.checked = 0
+        self.right = 0
+        self.mismatches: list[str] = []
+
+    def check(self, batch: LineBatch, answers) -> None:
+        valid = answers.parsed.valid
+        sums = answers.parsed.a[valid] + answers.parsed.b[valid]
+        expected = sums.astype(f"S{self.spec.answer_length}")  # exact integer arithmetic
+        given = answers.text[valid]
+        right = given == expected
+        self.checked += int(valid.sum())
+        self.right += int(right.sum())
+        if len(self.mismatches) < SHOWN_MISMATCHES and not right.all():
+            indexes = np.flatnonzero(valid)[~right]
+            for index in indexes[: SHOWN_MISMATCHES - len(self.mismatches)]:
+                a, b = answers.parsed.a[index], answers.parsed.b[index]
+                self.mismatches.append(
+                    f"  line {batch.first_line_number + index}: {a}+{b} -> "
+                    f"{answers.text[index].decode()!r}, expected {a + b}"
+                )
+
+    def report(self) -> str:
+        share = self.right / self.checked if self.checked else 1.0
+        lines = [f"verify: {self.right:,} of {self.checked:,} answers are right ({share:.4%})"]
+        if self.mismatches:
+            lines += ["first mismatches:", *self.mismatches]
+        return "\n".join(lines)
+
+
+def list_models() -> None:
+    models = shipped_models()
+    if not models:
+        typer.echo("No shipped models are installed.")
+        return
+    typer.echo(
+        f"{'model':<14}{'digits':>7}{'fp32 MB':>9}{'int8 MB':>9}  exact match (users / held-out)"
+    )
+    for model in models:
+        try:
+            info = Adder.load(model.name).info
+        except ArtifactError as error:
+            typer.echo(f"{model.name:<14} unreadable: {error}")
+            continue
+        training = info.provenance.get("training", {})
+        user, held = (
+            training.get("user_distribution_exact_match"),
+            training.get("held_out_exact_match"),
+        )
+        figures = " / ".join(f"{v:.2%}" if isinstance(v, float) else "?" for v in (user, held))
+        int8_mb = f"{model.int8.stat().st_size / 1e6:.2f}" if model.int8.is_file() else "-"
+        default = "  (default)" if model.name == DEFAULT_MODEL else ""
+        typer.echo(
+            f"{model.name:<14}{info.spec.digits:>7}{model.fp32.stat().st_size / 1e6:>9.2f}"
+            f"{int8_mb:>9}  {figures}{default}"
+        )
+
+
+def open_input(file: Path | None, queries: list[str]) -> BinaryIO:
+    if queries:
+        if file is not None:
+            fail("give queries on the command line or --file, not both")
+        return io.BytesIO("\n".join(queries).encode("utf-8", errors="surrogateescape") + b"\n")
+    if file is None:
+        fail("nothing to answer: give queries (seqadd-run 535+61) or --file PATH (- for stdin)")
+    if str(file) == "-":
+        return sys.stdin.buffer
+    try:
+        return open(file, "rb")
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror}")
+    raise AssertionError("unreachable")
+
+
+def _terminate(signum, frame) -> None:
+    # Turn SIGTERM into an exception so a half-written --output file is cleaned up.
+    raise SystemExit(128 + signum)
+
+
+@app.command(
+    help=(
+        "Answer addition queries A+B, one per line, with a seqadd ONNX model. Every input line "
+        "gets exactly one output line, in order; an invalid line gets an empty answer (text) or "
+        "its error (tsv, jsonl), and a message with its line number on stderr. "
+        "Exit status: 0 all lines answered, 1 some lines invalid, 2 usage, file or model errors."
+    )
+)
+def run(
+    queries: list[str] = typer.Argument(
+        None, help="Queries to answer, e.g. 535+61 (or use --file)."
+    ),
+    file: Path | None = typer.Option(
+        None, "--file", "-f", help="File of queries, one per line; '-' reads standard input."
+    ),
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", "-m", help="Shipped model name, model folder, or .onnx file."
+    ),
+    int8: bool = typer.Option(False, "--int8", help="Use the model's int8 (quantized) file."),
+    output_format: OutputFormat = typer.Option(
+        OutputFormat.text,
+        "--format",
+        help="text: the answer; tsv: query<TAB>answer; "
+        "jsonl: line, query, answer, confidence, error.",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write here (appears only when complete). Default: stdout."
+    ),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, min=1, max=1 << 16, help="Lines per model call."
+    ),
+    threads: int | None = typer.Option(
+        None, min=1, help="ONNX Runtime threads. Default: all cores."
+    ),
+    verify: bool = typer.Option(
+        False, help="Check every answer with exact arithmetic and report on stderr."
+    ),
+    list_models_flag: bool = typer.Option(
+        False, "--list-models", help="List the shipped models and exit."
+    ),
+) -> None:
+    if list_models_flag:
+        list_models()
+        return
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        adder = Adder.load(model, int8=int8, threads=threads)
+    except ArtifactError as error:
+        fail(str(error))
+    if output is not None and str(output) != "-" and not output.parent.is_dir():
+        fail(f"cannot write {output}: folder {output.parent} does not exist")
+    digits = adder.spec.digits
+    invalid_lines = 0
+    lines_done = 0
+    verifier = Verifier(adder) if verify else None
+    progress = Progress()
+    with ExitStack() as stack:
+        source = open_input(file, queries or [])
+        stack.callback(source.close)
+        sink = stack.enter_context(open_output(output))
+        try:
+            for batch in line_batches(source, batch_size):
+                answers = adder.answer_lines(batch)
+                errors = {}
+                if not answers.parsed.valid.all():
+                    for index in np.flatnonzero(~answers.parsed.valid).tolist():
+                        reason = explain(batch.line(index), digits) or "invalid query"
+                        errors[index] = reason
+                        typer.echo(f"line {batch.first_line_number + index}: {reason}", err=True)
+                    invalid_lines += len(errors)
+                sink.write(render(batch, answers, output_format, errors))
+                if verifier:
+                    verifier.check(batch, answers)
+                lines_done += len(batch)
+                progress.update(lines_done)
+        except OSError as error:
+            progress.close()
+            fail(f"cannot read {file or 'input'}: {error.strerror or error}")
+        except KeyboardInterrupt:
+            progress.close()
+            typer.echo(
+                "seqadd-run: interrupted" + (f"; {output} not written" if output else ""), err=True
+            )
+            raise typer.Exit(130) from None
+        progress.close()
+    if verifier:
+        typer.echo(verifier.report(), err=True)
+    if invalid_lines:
+        typer.echo(f"seqadd-run: {invalid_lines:,} of {lines_done:,} lines were invalid", err=True)
+        raise typer.Exit(EXIT_INVALID_LINES)
+
+
+def main() -> None:
+    app(prog_name="seqadd-run")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Reading queries "A+B" from raw lines, a whole batch at a time.
+
+A valid line is: optional white space, an operand, optional white space, "+", optional white
+space, an operand, optional white space. An operand is a run of ASCII digits read as the
+number it denotes (leading zeros allowed: "007" is 7) with at most ``digits`` significant
+digits. White space is space, tab or carriage return (so Windows line endings work).
+
+:func:`parse_lines` decides validity and reads the operands for a whole batch with numpy.
+:func:`explain` is the plain per-line reference: it names the reason a line is invalid and is
+called only for the lines the vectorized pass rejected (and, in the tests, to check it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Lines longer than this are refused whole; no valid query needs that much white space.
+MAX_LINE_BYTES = 256
+_WHITESPACE = b" \t\r"
+_SPACE, _TAB, _CR, _PLUS, _ZERO, _NINE = 32, 9, 13, 43, 48, 57
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    """Lines held as offsets into one byte buffer: line i is data[starts[i]:ends[i]]."""
+
+    data: bytes
+    starts: np.ndarray
+    ends: np.ndarray
+    first_line_number: int = 1
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def line(self, index: int) -> bytes:
+        return self.data[self.starts[index] : self.ends[index]]
+
+    @classmethod
+    def from_lines(cls, lines: list[bytes], first_line_number: int = 1) -> LineBatch:
+        """A batch from separate lines (which must not contain newlines)."""
+        lengths = np.fromiter((len(line) for line in lines), dtype=np.int64, count=len(lines))
+        ends = np.cumsum(lengths)
+        return cls(b"".join(lines), ends - lengths, ends, first_line_number)
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    """Operands of every line (0 where the line is invalid) and which lines are valid."""
+
+    a: np.ndarray
+    b: np.ndarray
+    valid: np.ndarray
+
+
+def byte_matrix(batch: LineBatch, width: int) -> np.ndarray:
+    """The batch's lines as an (N, width) uint8 matrix, padded with spaces (cut at width)."""
+    buffer = np.frombuffer(batch.data, dtype=np.uint8)
+    lengths = batch.ends - batch.starts
+    column = np.arange(width, dtype=np.int64)
+    inside = column[None, :] < lengths[:, None]
+    if buffer.size == 0:
+        return np.full((len(batch), width), _SPACE, dtype=np.uint8)
+    index = np.minimum(batch.starts[:, None] + column[None, :], buffer.size - 1)
+    return np.where(inside, buffer[index], _SPACE).astype(np.uint8)
+
+
+def parse_lines(batch: LineBatch, digits: int) -> ParsedBatch:
+    """Validity and operands of every line, vectorized over the batch."""
+    count = len(batch)
+    lengths = batch.ends - batch.starts
+    width = int(min(lengths.max(initial=1), MAX_LINE_BYTES)) or 1
+    chars = byte_matrix(batch, width)
+
+    is_digit = (chars >= _ZERO) & (chars <= _NINE)
+    is_plus = chars == _PLUS
+    is_space = (chars == _SPACE) | (chars == _TAB) | (chars == _CR)
+    plus_position = is_plus.argmax(axis=1)
+    column = np.arange(width)[None, :]
+    left = column < plus_position[:, None]
+    right = column > plus_position[:, None]
+    # Each operand must be one unbroken run of digits: count where runs of digits begin.
+    run_begins = is_digit.copy()
+    run_begins[:, 1:] &= ~is_digit[:, :-1]
+    valid = (
+        (lengths <= MAX_LINE_BYTES)
+        & (is_digit | is_plus | is_space).all(axis=1)
+        & (is_plus.sum(axis=1) == 1)
+        & ((run_begins & left).sum(axis=1) == 1)
+        & ((run_begins & right).sum(axis=1) == 1)
+    )
+
+    # Read both operands column by column, counting significant digits (leading zeros do not
+    # count). Values stop growing past 18 significant digits, far beyond any model, so int64
+    # never overflows; such operands are refused below anyway.
+    value = np.zeros((2, count), dtype=np.int64)
+    significant = np.zeros((2, count), dtype=np.int64)
+    sides = np.stack([left, right])  # (2, N, width)
+    digit_values = chars.astype(np.int64) - _ZERO
+    for j in range(width):
+        is_operand_digit = sides[:, :, j] & is_digit[None, :, j]
+        digit = digit_values[None, :, j]
+        counts = is_operand_digit & ((significant > 0) | (digit > 0))
+        grow = counts & (significant < 18)
+        value = np.where(grow, value * 10 + digit, value)
+        significant += counts
+    valid &= (significant <= digits).all(axis=0)
+    return ParsedBatch(np.where(valid, value[0], 0), np.where(valid, value[1], 0), valid)
+
+
+def explain(line: bytes, digits: int) -> str | None:
+    """Why a line is not a valid query, in words; None when it is valid."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not valid UTF-8 text"
+    if len(line) > MAX_LINE_BYTES:
+        return f"line is longer than {MAX_LINE_BYTES} bytes"
+    stripped = text.strip(_WHITESPACE.decode())
+    if not stripped:
+        return "empty line: expected a query like 535+61"
+    for char in stripped:
+        if not char.isascii():
+            return f"non-ASCII character {char!r}"
+    if "-" in stripped:
+        return "negative numbers and subtraction are not supported: use non-negative A+B"
+    for char in stripped:
+        if not (char.isdigit() or char == "+" or char in " \t\r"):
+            return f"unexpected character {char!r}: expected a query like 535+61"
+    pluses = stripped.count("+")
+    if pluses == 0:
+        return "no '+': expected two numbers joined by '+'"
+    if pluses > 1:
+        return f"{pluses} '+' signs: expected exactly one"
+    for side, operand in zip(("before", "after"), stripped.split("+"), strict=True):
+        operand = operand.strip(" \t\r")
+        if not operand:
+            return f"missing number {side} '+'"
+        if not operand.isdigit():
+            return f"white space inside the number {operand!r}"
+        significant = len(operand.lstrip("0")) or 1
+        if significant > digits:
+            return (
+                f"operand {operand!r} has {significant} digits; this model handles at most {digits}"
+            )
+    return None

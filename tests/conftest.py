@@ -1,0 +1,57 @@
+"""Shared fixtures: the commands as subprocesses, and a tiny model trained and exported once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ARTIFACTS = REPO / "artifacts"
+SHIPPED = ("addition-3d", "addition-5d")
+
+
+def command(name: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """Run one of the project's console scripts, as a user would, and capture its output."""
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("timeout", 900)
+    return subprocess.run([str(BIN / name), *args], env=env, check=False, **kwargs)
+
+
+def shipped_model_dirs() -> list[Path]:
+    return [ARTIFACTS / name for name in SHIPPED if (ARTIFACTS / name / "metrics.json").is_file()]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A 2-digit model trained for one epoch through `seqadd-train`: real files, not a mock."""
+    out = tmp_path_factory.mktemp("artifacts")
+    result = command(
+        "seqadd-train",
+        "--digits", "2",
+        "--training-size", "600",
+        "--test-size", "200",
+        "--epochs", "1",
+        "--batch-size", "64",
+        "--eval-samples", "500",
+        "--eval-per-length", "100",
+        "--name", "tiny-2d",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-3000:]
+    return out / "tiny-2d"
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_model: Path) -> Path:
+    """The tiny model exported through `seqadd-export`, with its int8 variant."""
+    result = command(
+        "seqadd-export", "--model", str(tiny_model), "--samples", "1000", "--quantize", "int8"
+    )
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()[-3000:]
+    return tiny_model / "model.onnx"

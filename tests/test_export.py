@@ -1,0 +1,125 @@
+"""The export stage: a real export, its metadata, and a gate that can fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import command
+from onnx import numpy_helper
+from seqadd_runtime.artifact import ArtifactError, ModelInfo
+from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.engine import ModelEngine
+
+
+def test_export_writes_gated_models_and_report(tiny_export: Path):
+    folder = tiny_export.parent
+    assert tiny_export.is_file() and (folder / "model.int8.onnx").is_file()
+    assert not list(folder.glob(".*.partial")), "no temporary file is left behind"
+    report = json.loads((folder / "parity.json").read_text())
+    assert report["passed"] and report["int8"]["passed"]
+    assert report["figures"]["identical_answers"] == 1.0
+    assert report["figures"]["max_abs_diff"] <= report["atol"]
+    assert report["int8"]["figures"]["int8_bytes"] < report["int8"]["figures"]["fp32_bytes"]
+    model = onnx.load(tiny_export)
+    onnx.checker.check_model(model, full_check=True)
+    assert sum(node.op_type == "LSTM" for node in model.graph.node) == 2
+
+
+def test_metadata_describes_the_model(tiny_export: Path):
+    engine = ModelEngine.load(tiny_export)
+    info = engine.info
+    assert info.name == "tiny-2d"
+    assert info.spec == QuerySpec(digits=2, reverse=True)
+    provenance = info.provenance
+    assert provenance["opset"] == 13
+    assert len(provenance["source_sha256"]) == 64
+    assert provenance["training"]["held_out_exact_match"] is not None
+    assert {"tensorflow", "tf2onnx", "onnx", "onnxruntime"} <= set(provenance["tools"])
+
+
+def test_metadata_round_trip():
+    info = ModelInfo(name="m", spec=QuerySpec(4, reverse=False), provenance={"opset": 15})
+    assert ModelInfo.from_metadata(info.to_metadata()) == info
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.pop("seqadd.format"), "not a seqadd model"),
+        (lambda m: m.update({"seqadd.format": "2"}), "format 2 is not supported"),
+        (lambda m: m.pop("seqadd.digits"), "lacks seqadd.digits"),
+        (lambda m: m.update({"seqadd.query_length": "8"}), "inconsistent"),
+        (lambda m: m.update({"seqadd.vocabulary": '"abc"'}), "inconsistent"),
+    ],
+)
+def test_bad_metadata_is_refused_with_a_reason(change, message):
+    metadata = ModelInfo(name="m", spec=QuerySpec(3)).to_metadata()
+    change(metadata)
+    with pytest.raises(ArtifactError, match=message):
+        ModelInfo.from_metadata(metadata)
+
+
+def test_the_gate_catches_a_perturbed_model(tiny_model: Path, tiny_export: Path, tmp_path):
+    """Proof that the gate can fail: nudge one weight of the exported graph."""
+    from seqadd_export.parity import compare, parity_queries
+    from seqadd_train.model import load_trained_model
+
+    model = onnx.load(tiny_export)
+    dense = max(model.graph.initializer, key=lambda t: np.prod(t.dims) if len(t.dims) == 2 else 0)
+    weights = numpy_helper.to_array(dense).copy()
+    weights[:, 0] += np.float32(0.05)  # one class's logit: a uniform shift would cancel out
+    dense.CopyFrom(numpy_helper.from_array(weights, dense.name))
+    perturbed = tmp_path / "perturbed.onnx"
+    onnx.save(model, perturbed)
+
+    keras_model = load_trained_model(tiny_model / "model.keras")
+    engine = ModelEngine.load(perturbed)
+    checks, figures = compare(keras_model, engine, parity_queries(engine.info.spec, 500, 0), 1e-4)
+    failed = {check.name for check in checks if not check.passed}
+    assert "largest |difference|" in failed
+    assert figures["max_abs_diff"] > 1e-4
+
+    unchanged = ModelEngine.load(tiny_export)
+    checks, _ = compare(keras_model, unchanged, parity_queries(engine.info.spec, 500, 0), 1e-4)
+    assert all(check.passed for check in checks)
+
+
+def test_bad_opset_is_refused_before_any_work(tiny_model: Path, tmp_path):
+    output = tmp_path / "out.onnx"
+    result = command(
+        "seqadd-export", "--model", str(tiny_model), "--opset", "9", "--output", str(output)
+    )
+    assert result.returncode == 2
+    assert "opset 9 is not supported" in result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+    assert not output.exists()
+
+
+def test_missing_model_folder_is_refused(tmp_path):
+    result = command("seqadd-export", "--model", str(tmp_path / "nowhere"))
+    assert result.returncode == 2
+    assert "model folder not found" in result.stderr.decode()
+
+
+def test_unreadable_model_is_refused_and_nothing_written(tiny_model: Path, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    (broken / "model.onnx").unlink(missing_ok=True)
+    (broken / "model.keras").write_bytes(b"this is not a keras file")
+    result = command("seqadd-export", "--model", str(broken))
+    assert result.returncode == 2
+    error = result.stderr.decode().strip()
+    assert error.startswith("seqadd-export: cannot load") and "Traceback" not in error
+    assert not (broken / "model.onnx").exists()
+    assert not list(broken.glob(".*.partial"))
+
+
+def test_folder_without_model_is_refused(tmp_path):
+    result = command("seqadd-export", "--model", str(tmp_path))
+    assert result.returncode == 2
+    assert "no model.keras" in result.stderr.decode()

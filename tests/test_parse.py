@@ -1,0 +1,107 @@
+"""Parsing queries: the vectorized pass agrees with the plain reference on any input."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from seqadd_runtime.parse import MAX_LINE_BYTES, LineBatch, explain, parse_lines
+from seqadd_runtime.reader import line_batches
+
+QUERY = re.compile(rb"[ \t\r]*([0-9]+)[ \t\r]*\+[ \t\r]*([0-9]+)[ \t\r]*")
+
+
+def reference(line: bytes, digits: int) -> tuple[int, int] | None:
+    """A regular expression's reading of a line: the operands, or None when invalid."""
+    match = QUERY.fullmatch(line)
+    if not match or len(line) > MAX_LINE_BYTES:
+        return None
+    a, b = (int(group) for group in match.groups())
+    if max(a, b) >= 10**digits:
+        return None
+    return a, b
+
+
+near_queries = st.builds(
+    lambda left, a, mid, b, right: left + a + mid + b + right,
+    st.sampled_from([b"", b" ", b"\t", b"  "]),
+    st.from_regex(rb"\A[0-9]{0,8}\Z"),
+    st.sampled_from([b"+", b" + ", b"++", b"-", b"", b"+ +", b"\t+"]),
+    st.from_regex(rb"\A[0-9 ]{0,8}\Z"),
+    st.sampled_from([b"", b"\r", b" ", b" \r", b"x", b"\xff", "é".encode()]),
+)
+any_bytes = st.binary(max_size=20).map(lambda line: line.replace(b"\n", b""))
+lines = st.one_of(near_queries, any_bytes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(lines, min_size=1, max_size=30), st.integers(1, 6))
+def test_vectorized_parse_agrees_with_references(batch_lines, digits):
+    parsed = parse_lines(LineBatch.from_lines(batch_lines), digits)
+    for index, line in enumerate(batch_lines):
+        expected = reference(line, digits)
+        assert bool(parsed.valid[index]) == (expected is not None), line
+        assert (explain(line, digits) is None) == (expected is not None), line
+        if expected is not None:
+            assert (int(parsed.a[index]), int(parsed.b[index])) == expected
+
+
+@pytest.mark.parametrize(
+    "line, reason",
+    [
+        (b"", "empty line"),
+        (b"   ", "empty line"),
+        (b"12+ab", "unexpected character 'a'"),
+        (b"-5+3", "negative numbers"),
+        (b"5-3", "negative numbers"),
+        (b"12", "no '+'"),
+        (b"1+2+3", "2 '+' signs"),
+        (b"+3", "missing number before '+'"),
+        (b"3+", "missing number after '+'"),
+        (b"1 2+3", "white space inside the number '1 2'"),
+        (b"123456+1", "operand '123456' has 6 digits; this model handles at most 5"),
+        ("12+é".encode(), "non-ASCII character 'é'"),
+        (b"12+\xff", "not valid UTF-8"),
+        (b"1" * 300 + b"+1", "longer than 256 bytes"),
+    ],
+)
+def test_each_invalid_kind_has_a_clear_reason(line, reason):
+    assert reason in explain(line, 5)
+    assert not parse_lines(LineBatch.from_lines([line]), 5).valid[0]
+
+
+@pytest.mark.parametrize(
+    "line, operands",
+    [
+        (b"535+61", (535, 61)),
+        (b"  535 + 61  ", (535, 61)),
+        (b"\t7+8\r", (7, 8)),
+        (b"00007+000", (7, 0)),
+        (b"0000000000099999+1", (99999, 1)),
+        (b"99999+99999", (99999, 99999)),
+    ],
+)
+def test_valid_forms(line, operands):
+    parsed = parse_lines(LineBatch.from_lines([line]), 5)
+    assert parsed.valid[0] and (int(parsed.a[0]), int(parsed.b[0])) == operands
+
+
+def test_reader_keeps_every_line_in_order_across_chunks():
+    text = b"".join(f"{i}+{i}\r\n".encode() if i % 3 else b"bad\n" for i in range(5000))
+    text += b"1+1"  # no final newline
+    batches = list(line_batches(io.BytesIO(text), batch_lines=777, read_bytes=1000))
+    numbers = np.concatenate([np.arange(len(b)) + b.first_line_number for b in batches])
+    np.testing.assert_array_equal(numbers, np.arange(1, 5002))
+    lines = [batch.line(i) for batch in batches for i in range(len(batch))]
+    assert lines == text.split(b"\n")
+    assert max(len(b) for b in batches) <= 777
+
+
+def test_reader_edge_cases():
+    assert list(line_batches(io.BytesIO(b""), 10)) == []
+    (only,) = list(line_batches(io.BytesIO(b"\n"), 10))
+    assert len(only) == 1 and only.line(0) == b""

@@ -1,0 +1,93 @@
+"""The Python API, and robustness of the runtime's path against arbitrary input."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ARTIFACTS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from seqadd_runtime.adder import Adder, answer_values
+from seqadd_runtime.codec import QuerySpec, encode_answers
+from seqadd_runtime.output import OutputFormat, render
+from seqadd_runtime.parse import explain
+from seqadd_runtime.reader import line_batches
+
+
+@pytest.fixture(scope="module")
+def adder_3d() -> Adder:
+    return Adder.load(ARTIFACTS / "addition-3d")
+
+
+def test_add_answers_queries(adder_3d: Adder):
+    assert adder_3d.add(["535+61", "0+0", " 7 + 8 ", "999+999"]) == ["596", "0", "15", "1998"]
+
+
+def test_add_names_the_first_invalid_query(adder_3d: Adder):
+    with pytest.raises(ValueError, match=r"query 1 \(b'12\+x'\): unexpected character 'x'"):
+        adder_3d.add(["1+1", "12+x", "-1+1"])
+
+
+def test_add_arrays_returns_numpy(adder_3d: Adder):
+    a, b = np.array([535, 1, 999]), np.array([61, 2, 999])
+    sums, confidence = adder_3d.add_arrays(a, b)
+    assert sums.dtype == np.int64 and confidence.shape == (3,)
+    np.testing.assert_array_equal(sums, [596, 3, 1998])
+    assert ((confidence > 0) & (confidence <= 1)).all()
+
+
+def test_load_by_name_folder_and_file():
+    by_name = Adder.load("addition-3d")
+    by_folder = Adder.load(ARTIFACTS / "addition-3d")
+    by_file = Adder.load(ARTIFACTS / "addition-3d" / "model.onnx")
+    int8 = Adder.load("addition-3d", int8=True)
+    assert {m.info.name for m in (by_name, by_folder, by_file, int8)} == {"addition-3d"}
+    assert int8.engine.path.name == "model.int8.onnx"
+
+
+def test_answer_values_reads_only_well_formed_numbers():
+    spec = QuerySpec(3)
+    ids = encode_answers(np.array([596, 0, 1998]), spec)
+    np.testing.assert_array_equal(answer_values(ids), [596, 0, 1998])
+    # "5 9 " (a space inside), "    " (nothing) and "+12 " are not numbers.
+    bad = np.array([[7, 0, 11, 0], [0, 0, 0, 0], [1, 3, 4, 0]], dtype=np.uint8)
+    np.testing.assert_array_equal(answer_values(bad), [-1, -1, -1])
+
+
+printable_garbage = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n"), max_size=30),
+        st.from_regex(r"\A *[0-9]{1,7} *\+ *[0-9]{1,7} *\Z"),
+    ),
+    min_size=1,
+    max_size=50,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=printable_garbage, output_format=st.sampled_from(list(OutputFormat)))
+def test_garbage_never_crashes_and_never_shifts_output(tiny_export: Path, lines, output_format):
+    adder = Adder.load(tiny_export)
+    data = "\n".join(lines).encode("utf-8", errors="surrogateescape")
+    out = io.BytesIO()
+    seen = 0
+    for batch in line_batches(io.BytesIO(data), batch_lines=7):
+        answers = adder.answer_lines(batch)
+        errors = {
+            i: explain(batch.line(i), adder.spec.digits)
+            for i in np.flatnonzero(~answers.parsed.valid)
+        }
+        assert all(errors.values()), "every invalid line has a reason"
+        out.write(render(batch, answers, output_format, errors))
+        seen += len(batch)
+    expected_lines = data.count(b"\n") + (1 if data else 0)
+    written = out.getvalue().split(b"\n")[:-1] if data else []
+    assert seen == len(written) == expected_lines
+    if output_format is OutputFormat.jsonl:
+        assert [json.loads(row)["line"] for row in written] == list(range(1, expected_lines + 1))

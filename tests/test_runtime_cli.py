@@ -1,0 +1,222 @@
+"""`seqadd-run` as users run it: real files, real models, subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ARTIFACTS, BIN, REPO, command
+
+GOOD_MODEL = ARTIFACTS / "addition-3d"
+MIXED = (
+    b"535+61\n"
+    b" 12 + 7\r\n"
+    b"\n"
+    b"3+4+5\n"
+    b"-1+2\n"
+    b"123456+1\n"
+    b"abc\n"
+    b"12+\xff\n"
+    b"4+\xc3\xa9\n"  # "4+é": valid UTF-8, not ASCII
+    b"007+5\n"
+    b"1 2+3\n"
+    b"999+999"  # no final newline
+)
+MIXED_LINES = MIXED.count(b"\n") + 1
+INVALID = {3, 4, 5, 6, 7, 8, 9, 11}
+
+
+def run(*args: str, stdin: bytes | None = None, **kwargs) -> subprocess.CompletedProcess:
+    return command("seqadd-run", *args, input=stdin, **kwargs)
+
+
+@pytest.fixture
+def mixed_file(tmp_path: Path) -> Path:
+    path = tmp_path / "queries.txt"
+    path.write_bytes(MIXED)
+    return path
+
+
+def test_every_line_gets_one_aligned_answer(mixed_file: Path):
+    result = run("--model", str(GOOD_MODEL), "--file", str(mixed_file))
+    assert result.returncode == 1, "some lines were invalid"
+    answers = result.stdout.decode().split("\n")[:-1]
+    assert len(answers) == MIXED_LINES
+    for number, answer in enumerate(answers, start=1):
+        assert (answer == "") == (number in INVALID), (number, answer)
+    assert (answers[0], answers[1], answers[9], answers[11]) == ("596", "19", "12", "1998")
+    errors = result.stderr.decode().splitlines()
+    numbered = [line for line in errors if line.startswith("line ")]
+    reported = {int(line.split(":")[0].removeprefix("line ")) for line in numbered}
+    assert reported == INVALID
+    assert "line 6: operand '123456' has 6 digits; this model handles at most 3" in errors
+    assert "Traceback" not in result.stderr.decode()
+
+
+def test_all_valid_exits_zero_and_reads_stdin():
+    result = run("--model", str(GOOD_MODEL), "--file", "-", stdin=b"1+1\n20+22\n")
+    assert result.returncode == 0
+    assert result.stdout == b"2\n42\n"
+    assert result.stderr == b""
+
+
+def test_queries_on_the_command_line():
+    result = run("--model", "addition-3d", "535+61", "9+9")
+    assert (result.returncode, result.stdout) == (0, b"596\n18\n")
+
+
+def test_tsv_and_jsonl_formats(mixed_file: Path):
+    tsv = run("--model", str(GOOD_MODEL), "--file", str(mixed_file), "--format", "tsv")
+    rows = tsv.stdout.decode().split("\n")[:-1]
+    assert len(rows) == MIXED_LINES
+    assert rows[0] == "535+61\t596" and rows[1] == " 12 + 7\t19" and rows[2] == "\t"
+    jsonl = run("--model", str(GOOD_MODEL), "--file", str(mixed_file), "--format", "jsonl")
+    records = [json.loads(line) for line in jsonl.stdout.decode().splitlines()]
+    assert [r["line"] for r in records] == list(range(1, MIXED_LINES + 1))
+    assert records[0]["answer"] == "596" and 0 < records[0]["confidence"] <= 1
+    assert records[0]["error"] is None
+    assert records[5]["answer"] is None and "6 digits" in records[5]["error"]
+    assert all((r["error"] is not None) == (r["line"] in INVALID) for r in records)
+
+
+def test_verify_reports_right_answers(tmp_path: Path):
+    path = tmp_path / "q.txt"
+    path.write_text("".join(f"{a}+{b}\n" for a in range(0, 1000, 37) for b in range(0, 1000, 91)))
+    result = run("--model", str(GOOD_MODEL), "--file", str(path), "--verify")
+    assert result.returncode == 0
+    report = result.stderr.decode()
+    assert report.startswith("verify: ") and "of 297 answers are right" in report
+
+
+def test_verify_names_mismatches(tiny_export: Path, tmp_path: Path):
+    path = tmp_path / "q.txt"
+    path.write_text("".join(f"{a}+{b}\n" for a in range(10) for b in range(10)))
+    result = run("--model", str(tiny_export), "--file", str(path), "--verify")
+    report = result.stderr.decode()
+    assert "of 100 answers are right" in report
+    if "first mismatches" in report:  # an untrained model gets some wrong
+        assert "  line " in report and "expected" in report
+
+
+def test_output_file_is_complete_or_absent(mixed_file: Path, tmp_path: Path):
+    target = tmp_path / "answers.txt"
+    result = run("--model", str(GOOD_MODEL), "--file", str(mixed_file), "--output", str(target))
+    assert result.returncode == 1 and result.stdout == b""
+    assert len(target.read_bytes().split(b"\n")) == MIXED_LINES + 1
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_output_leaves_no_file(tmp_path: Path, sig):
+    target = tmp_path / "answers.txt"
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    # An endless input: the run is still going when the signal arrives.
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-run"), "--model", str(GOOD_MODEL), "-f", "-", "-o", str(target)],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    for _ in range(200):
+        process.stdin.write(b"1+1\n" * 1000)
+        time.sleep(0.002)
+    assert list(tmp_path.glob(".answers.txt.*.partial")), "the run writes to a temporary file"
+    process.send_signal(sig)
+    process.stdin.close()
+    process.wait(timeout=30)
+    assert process.returncode != 0
+    assert not target.exists()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_missing_input_file_is_a_usage_error(tmp_path: Path):
+    result = run("--model", str(GOOD_MODEL), "--file", str(tmp_path / "nope.txt"))
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        f"seqadd-run: cannot read {tmp_path / 'nope.txt'}: No such file or directory"
+    )
+
+
+def test_a_folder_as_input_is_a_usage_error(tmp_path: Path):
+    result = run("--model", str(GOOD_MODEL), "--file", str(tmp_path))
+    assert result.returncode == 2 and "cannot read" in result.stderr.decode()
+
+
+def test_nothing_to_answer_is_a_usage_error():
+    result = run("--model", str(GOOD_MODEL))
+    assert result.returncode == 2 and "nothing to answer" in result.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "model file not found"),
+        (b"garbage, not a protobuf", "cannot load"),
+    ],
+)
+def test_missing_or_corrupt_model_is_one_line(tmp_path: Path, content, message):
+    model = tmp_path / "model.onnx"
+    if content is not None:
+        model.write_bytes(content)
+    result = run("--model", str(model), "1+1")
+    assert result.returncode == 2
+    error = result.stderr.decode().strip()
+    assert len(error.splitlines()) == 1 and message in error and "Traceback" not in error
+
+
+def test_an_onnx_file_that_is_not_seqadd_is_refused(tmp_path: Path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    result = run("--model", str(path), "1+1")
+    assert result.returncode == 2
+    assert "not a seqadd model" in result.stderr.decode()
+
+
+def test_unknown_model_name_lists_the_shipped_ones():
+    result = run("--model", "addition-9d", "1+1")
+    assert result.returncode == 2
+    assert "addition-3d" in result.stderr.decode()
+
+
+def test_list_models_shows_digits_and_accuracy():
+    result = run("--list-models")
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    assert "addition-3d" in text and "addition-5d" in text and "(default)" in text
+    assert "%" in text
+
+
+def test_help_explains():
+    result = run("--help")
+    text = result.stdout.decode()
+    options = ("--file", "--model", "--format", "--output", "--batch-size", "--threads", "--verify")
+    assert all(option in text for option in options)
+
+
+def test_runtime_imports_no_training_stack():
+    """The runtime, CLI included, loads and answers without tensorflow, keras, tf2onnx, onnx."""
+    code = (
+        "import sys\n"
+        "from seqadd_runtime.cli import app\n"
+        "from seqadd_runtime.adder import Adder\n"
+        f"print(Adder.load({str(GOOD_MODEL)!r}).add(['535+61']))\n"
+        "loaded = {name.split('.')[0] for name in sys.modules}\n"
+        "heavy = {'tensorflow', 'keras', 'tf2onnx', 'onnx'} & loaded\n"
+        "print(sorted(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().splitlines() == ["['596']", "[]"]

@@ -1,0 +1,147 @@
+"""The training stage: the model, the command, its artifacts, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import BIN, command
+from PIL import Image
+from seqadd_runtime.codec import QuerySpec
+from seqadd_train.config import TrainConfig
+from seqadd_train.extras import require_train_extra
+
+ARTIFACT_FILES = {
+    "model.keras",
+    "history.json",
+    "training_curves.png",
+    "metrics.json",
+    "MODEL_CARD.md",
+}
+
+
+def test_three_digit_model_has_the_examples_parameter_count():
+    from seqadd_train.model import build_model
+
+    assert build_model(QuerySpec(3)).count_params() == 205_324
+
+
+def test_hidden_size_and_decoder_layers_are_options():
+    from seqadd_train.model import build_model
+
+    model = build_model(QuerySpec(3), hidden_size=64, decoder_layers=2)
+    assert sum(layer.name.startswith("decoder") for layer in model.layers) == 2
+    assert model.count_params() != 205_324
+
+
+def test_exact_match_counts_whole_answers():
+    from seqadd_train.model import exact_match
+
+    eye = np.eye(12, dtype=np.float32)
+    truth = eye[[[2, 3], [4, 5]]]
+    guess = eye[[[2, 3], [4, 6]]]
+    np.testing.assert_array_equal(np.asarray(exact_match(truth, guess)), [1.0, 0.0])
+
+
+def test_command_reproduces_the_config():
+    config = TrainConfig(digits=5, training_size=550_000, validation_size=55_000, batch_size=256)
+    text = config.command()
+    assert text.startswith("seqadd-train ")
+    assert "--digits 5" in text and "--batch-size 256" in text
+    assert "--validation-size" not in text  # follows the training size by default
+
+
+def test_help_explains_every_option():
+    result = command("seqadd-train", "--help")
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for option in (
+        "--digits", "--training-size", "--epochs", "--batch-size", "--learning-rate", "--seed",
+        "--out", "--no-reverse", "--sampler", "--resume", "--keep-best", "--target-exact",
+        "--hidden-size", "--decoder-layers", "--schedule", "--test-size",
+    ):  # fmt: skip
+        assert option in text, option
+
+
+def test_missing_train_extra_is_one_clear_line(monkeypatch, capsys):
+    import seqadd_train.extras as extras
+    import typer
+
+    monkeypatch.setattr(extras.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(typer.Exit) as stop:
+        require_train_extra("seqadd-train")
+    assert stop.value.exit_code == 2
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1
+    assert "pip install 'seqadd[train]'" in message
+
+
+def test_train_writes_the_whole_artifact_set(tiny_model: Path):
+    assert {p.name for p in tiny_model.iterdir()} >= ARTIFACT_FILES
+    assert not (tiny_model / "checkpoint").exists(), "the checkpoint is removed when done"
+    metrics = json.loads((tiny_model / "metrics.json").read_text())
+    for section in ("held_out", "user_distribution"):
+        assert 0.0 <= metrics[section]["exact_match"] <= metrics[section]["char_accuracy"] <= 1.0
+        assert metrics[section]["by_lengths"]
+    assert metrics["user_distribution"]["by_lengths"]["1+1"]["queries"] == 100
+    history = json.loads((tiny_model / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    card = (tiny_model / "MODEL_CARD.md").read_text()
+    assert metrics["command"] in card and "## Intended use" in card
+    with Image.open(tiny_model / "training_curves.png") as image:
+        assert image.width > 400
+
+
+def test_existing_checkpoint_is_not_overwritten(tmp_path: Path):
+    (tmp_path / "m" / "checkpoint").mkdir(parents=True)
+    result = command("seqadd-train", "--digits", "2", "--name", "m", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "--resume" in result.stderr.decode()
+
+
+def test_resume_without_checkpoint_is_refused(tmp_path: Path):
+    result = command("seqadd-train", "--resume", "--name", "none", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "nothing to resume" in result.stderr.decode()
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path):
+    args = [
+        "--digits", "2", "--training-size", "3000", "--test-size", "100", "--epochs", "4",
+        "--batch-size", "32", "--eval-samples", "200", "--eval-per-length", "20",
+        "--name", "r", "--out", str(tmp_path),
+    ]  # fmt: skip
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-train"), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    metadata = tmp_path / "r" / "checkpoint" / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 300
+    while not metadata.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # as abrupt as a power cut
+    process.wait()
+    assert metadata.is_file(), "a checkpoint was written after the first epoch"
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= done < 4, "killed mid-run"
+
+    result = command("seqadd-train", "--resume", "--name", "r", "--out", str(tmp_path))
+    output = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert "Resuming r" in output
+    assert f"Epoch {done + 1}/4" in output and f"Epoch {done}/4" not in output
+    history = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4], "no epoch lost or repeated"
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["training"]["epochs_run"] == 4
