@@ -118,7 +118,10 @@ def export(request: ExportRequest, echo=print) -> bool:
     except OSError as error:
         raise ExportError(f"cannot create {output.parent}: {error.strerror}") from error
     info = ModelInfo(
-        name=config.name, spec=spec, provenance=provenance(request.model_dir, record, request.opset)
+        name=config.name,
+        spec=spec,
+        architecture={"hidden_size": config.hidden_size, "decoder_layers": config.decoder_layers},
+        provenance=provenance(request.model_dir, record, request.opset),
     )
 
     model_proto = convert(keras_model, info, request.opset)

@@ -17,6 +17,7 @@ seqadd.answer_length   characters per encoded answer: digits + 1
 seqadd.reverse         whether queries are reversed before encoding
 seqadd.input_name      graph input: token ids, int32, shape (batch, query_length)
 seqadd.output_name     graph output: probabilities, float32, (batch, answer_length, vocab)
+seqadd.architecture    object: hidden_size and decoder_layers (for counting the model's work)
 seqadd.provenance      object: source model sha256, training metrics, opset, tool versions
 =====================  ===========================================================
 
@@ -49,6 +50,7 @@ class ModelInfo:
     spec: QuerySpec
     input_name: str = INPUT_NAME
     output_name: str = OUTPUT_NAME
+    architecture: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -63,6 +65,7 @@ class ModelInfo:
             "reverse": self.spec.reverse,
             "input_name": self.input_name,
             "output_name": self.output_name,
+            "architecture": self.architecture,
             "provenance": self.provenance,
         }
         return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in values.items()}
@@ -115,5 +118,6 @@ class ModelInfo:
             spec=spec,
             input_name=str(values["input_name"]),
             output_name=str(values["output_name"]),
+            architecture=dict(values.get("architecture") or {}),
             provenance=dict(values.get("provenance") or {}),
         )

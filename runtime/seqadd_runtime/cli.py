@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import sys
 import time
@@ -13,12 +14,12 @@ from typing import BinaryIO
 import numpy as np
 import typer
 
-from seqadd_runtime.adder import Adder
+from seqadd_runtime.adder import Adder, Answers
 from seqadd_runtime.artifact import ArtifactError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
-from seqadd_runtime.output import OutputFormat, open_output, render
-from seqadd_runtime.parse import LineBatch, explain
-from seqadd_runtime.reader import line_batches
+from seqadd_runtime.output import OutputFormat, open_output
+from seqadd_runtime.parse import LineBatch
+from seqadd_runtime.pipeline import answer_stream
 
 #: Lines per model call, chosen by measurement (see the README's performance section).
 DEFAULT_BATCH_SIZE = 1024
@@ -190,44 +191,45 @@ def run(
         fail(str(error))
     if output is not None and str(output) != "-" and not output.parent.is_dir():
         fail(f"cannot write {output}: folder {output.parent} does not exist")
-    digits = adder.spec.digits
-    invalid_lines = 0
-    lines_done = 0
     verifier = Verifier(adder) if verify else None
     progress = Progress()
+
+    def report_invalid(line_number: int, reason: str) -> None:
+        typer.echo(f"line {line_number}: {reason}", err=True)
+
+    def after_batch(batch: LineBatch, answers: Answers, lines_so_far: int) -> None:
+        if verifier:
+            verifier.check(batch, answers)
+        progress.update(lines_so_far)
+
     with ExitStack() as stack:
         source = open_input(file, queries or [])
         stack.callback(source.close)
         sink = stack.enter_context(open_output(output))
         try:
-            for batch in line_batches(source, batch_size):
-                answers = adder.answer_lines(batch)
-                errors = {}
-                if not answers.parsed.valid.all():
-                    for index in np.flatnonzero(~answers.parsed.valid).tolist():
-                        reason = explain(batch.line(index), digits) or "invalid query"
-                        errors[index] = reason
-                        typer.echo(f"line {batch.first_line_number + index}: {reason}", err=True)
-                    invalid_lines += len(errors)
-                sink.write(render(batch, answers, output_format, errors))
-                if verifier:
-                    verifier.check(batch, answers)
-                lines_done += len(batch)
-                progress.update(lines_done)
+            summary = answer_stream(
+                adder, source, sink, batch_size, output_format, report_invalid, after_batch
+            )
+        except BrokenPipeError:
+            # Whoever read our output has gone (`seqadd-run ... | head`): stop quietly, as
+            # Unix tools do, without a second error when Python flushes stdout at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(128 + signal.SIGPIPE) from None
         except OSError as error:
             progress.close()
             fail(f"cannot read {file or 'input'}: {error.strerror or error}")
         except KeyboardInterrupt:
             progress.close()
-            typer.echo(
-                "seqadd-run: interrupted" + (f"; {output} not written" if output else ""), err=True
-            )
+            where = f"; {output} not written" if output else ""
+            typer.echo(f"seqadd-run: interrupted{where}", err=True)
             raise typer.Exit(130) from None
         progress.close()
     if verifier:
         typer.echo(verifier.report(), err=True)
-    if invalid_lines:
-        typer.echo(f"seqadd-run: {invalid_lines:,} of {lines_done:,} lines were invalid", err=True)
+    if summary.invalid:
+        typer.echo(
+            f"seqadd-run: {summary.invalid:,} of {summary.lines:,} lines were invalid", err=True
+        )
         raise typer.Exit(EXIT_INVALID_LINES)
 
 

@@ -20,6 +20,9 @@ import numpy as np
 MAX_LINE_BYTES = 256
 _WHITESPACE = b" \t\r"
 _SPACE, _TAB, _CR, _PLUS, _ZERO, _NINE = 32, 9, 13, 43, 48, 57
+#: Operands are read exactly up to 18 digits (int64); longer ones are refused anyway.
+_MAX_EXPONENT = 18
+_POWERS_OF_TEN = 10 ** np.arange(_MAX_EXPONENT, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,6 @@ def byte_matrix(batch: LineBatch, width: int) -> np.ndarray:
 
 def parse_lines(batch: LineBatch, digits: int) -> ParsedBatch:
     """Validity and operands of every line, vectorized over the batch."""
-    count = len(batch)
     lengths = batch.ends - batch.starts
     width = int(min(lengths.max(initial=1), MAX_LINE_BYTES)) or 1
     chars = byte_matrix(batch, width)
@@ -91,20 +93,18 @@ def parse_lines(batch: LineBatch, digits: int) -> ParsedBatch:
         & ((run_begins & right).sum(axis=1) == 1)
     )
 
-    # Read both operands column by column, counting significant digits (leading zeros do not
-    # count). Values stop growing past 18 significant digits, far beyond any model, so int64
-    # never overflows; such operands are refused below anyway.
-    value = np.zeros((2, count), dtype=np.int64)
-    significant = np.zeros((2, count), dtype=np.int64)
-    sides = np.stack([left, right])  # (2, N, width)
-    digit_values = chars.astype(np.int64) - _ZERO
-    for j in range(width):
-        is_operand_digit = sides[:, :, j] & is_digit[None, :, j]
-        digit = digit_values[None, :, j]
-        counts = is_operand_digit & ((significant > 0) | (digit > 0))
-        grow = counts & (significant < 18)
-        value = np.where(grow, value * 10 + digit, value)
-        significant += counts
+    # Read both operands at once, (2, N, width): the digit at column j of an operand whose last
+    # digit is at column `last` is worth 10**(last - j). Significant digits run from the first
+    # non-zero digit to the last one (leading zeros do not count).
+    operand_digit = np.stack([left, right]) & is_digit[None]
+    nonzero = operand_digit & (chars != _ZERO)[None]
+    last = width - 1 - operand_digit[:, :, ::-1].argmax(axis=2)
+    first_nonzero = np.where(nonzero.any(axis=2), nonzero.argmax(axis=2), last + 1)
+    significant = last - first_nonzero + 1
+    exponent = last[:, :, None] - column[None]
+    counted = operand_digit & (exponent >= 0) & (exponent < _MAX_EXPONENT)
+    powers = _POWERS_OF_TEN[np.clip(exponent, 0, _MAX_EXPONENT - 1)]
+    value = np.where(counted, (chars.astype(np.int64) - _ZERO)[None] * powers, 0).sum(axis=2)
     valid &= (significant <= digits).all(axis=0)
     return ParsedBatch(np.where(valid, value[0], 0), np.where(valid, value[1], 0), valid)
 
