@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from enum import StrEnum
 from pathlib import Path
 
 import typer
-from seqadd_train.extras import require_train_extra
+from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -53,7 +52,7 @@ def export(
     if not model.is_dir():
         fail(f"model folder not found: {model}")
     require_train_extra("seqadd-export")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up notices quiet
+    import_tensorflow_quietly()
     from seqadd_export.exporter import ExportError, ExportRequest
     from seqadd_export.exporter import export as run_export
 

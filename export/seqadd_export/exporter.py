@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,8 +70,13 @@ def read_training_record(model_dir: Path) -> dict:
 
 
 def load_keras_model(model_dir: Path) -> keras.Model:
+    path = model_dir / "model.keras"
+    if not path.is_file():
+        raise ExportError(f"cannot load {path}: no such file; train one with seqadd-train")
+    if not zipfile.is_zipfile(path):  # Keras would call this "file not found"
+        raise ExportError(f"cannot load {path}: not a Keras model (a .keras file is a zip archive)")
     try:
-        return load_trained_model(model_dir / "model.keras")
+        return load_trained_model(path)
     except Exception as error:  # Keras raises many types for a corrupt or foreign file
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(f"cannot load {model_dir / 'model.keras'}: {message}") from error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import typer
 
 from seqadd_train.config import Schedule, TrainConfig
 from seqadd_train.data import DEFAULT_TRAINING_SIZE, Sampler
-from seqadd_train.extras import require_train_extra
+from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -117,7 +116,7 @@ def train(
                 "or delete that folder to start again"
             )
     require_train_extra("seqadd-train")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up notices quiet
+    import_tensorflow_quietly()
     from seqadd_train.trainer import run_training  # imports TensorFlow: only after the check
 
     try:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import tempfile
 
 import typer
 
@@ -25,3 +28,28 @@ def require_train_extra(command: str) -> None:
             err=True,
         )
         raise typer.Exit(2)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow once, without the native start-up notices it writes to stderr.
+
+    TensorFlow 2.21 prints oneDNN and CUDA notices from C++ before its logging is set up, so
+    TF_CPP_MIN_LOG_LEVEL does not silence them and they would bury our one-line messages.
+    File descriptor 2 is pointed at a temporary file for the import only; if the import
+    fails, what TensorFlow wrote is replayed so nothing that explains the failure is lost.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
