@@ -27,7 +27,26 @@ def test_export_writes_gated_models_and_report(tiny_export: Path):
     assert report["int8"]["figures"]["int8_bytes"] < report["int8"]["figures"]["fp32_bytes"]
     model = onnx.load(tiny_export)
     onnx.checker.check_model(model, full_check=True)
-    assert sum(node.op_type == "LSTM" for node in model.graph.node) == 2
+    assert report["graph"] == "optimized"
+    # The encoder stays a fused LSTM; the decoder is written out with its input projected
+    # once: one MatMul for that projection and one recurrent MatMul per step after the first.
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("LSTM") == 1
+    answer_length = 3
+    assert ops.count("MatMul") == 1 + (answer_length - 1) + 1  # + the Dense layer's
+
+
+def test_direct_graph_passes_the_same_gate(tiny_model: Path, tmp_path: Path):
+    output = tmp_path / "direct.onnx"
+    result = command(
+        "seqadd-export", "--model", str(tiny_model), "--graph", "direct", "--samples", "300",
+        "--output", str(output),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()[-2000:]
+    assert "direct graph" in result.stdout.decode()
+    ops = [node.op_type for node in onnx.load(output).graph.node]
+    assert ops.count("LSTM") == 2
+    assert json.loads((tmp_path / "parity.json").read_text())["graph"] == "direct"
 
 
 def test_metadata_describes_the_model(tiny_export: Path):
@@ -37,6 +56,7 @@ def test_metadata_describes_the_model(tiny_export: Path):
     assert info.spec == QuerySpec(digits=2, reverse=True)
     provenance = info.provenance
     assert provenance["opset"] == 13
+    assert provenance["graph"] == "optimized"
     assert len(provenance["source_sha256"]) == 64
     assert provenance["training"]["held_out_exact_match"] is not None
     assert {"tensorflow", "tf2onnx", "onnx", "onnxruntime"} <= set(provenance["tools"])
@@ -70,7 +90,8 @@ def test_the_gate_catches_a_perturbed_model(tiny_model: Path, tiny_export: Path,
     from seqadd_train.model import load_trained_model
 
     model = onnx.load(tiny_export)
-    dense = max(model.graph.initializer, key=lambda t: np.prod(t.dims) if len(t.dims) == 2 else 0)
+    vocabulary = len(ModelEngine.load(tiny_export).info.spec.vocabulary)
+    (dense,) = [t for t in model.graph.initializer if list(t.dims) == [128, vocabulary]]
     weights = numpy_helper.to_array(dense).copy()
     weights[:, 0] += np.float32(0.05)  # one class's logit: a uniform shift would cancel out
     dense.CopyFrom(numpy_helper.from_array(weights, dense.name))

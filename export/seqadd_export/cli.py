@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
+from seqadd_export.choices import SUPPORTED_OPSETS, Graph, Quantization
+
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
-#: Opsets tf2onnx 1.17 writes (kept here too so a bad one is refused before TensorFlow loads).
-FIRST_OPSET, LAST_OPSET = 13, 18
-
-
-class Quantization(StrEnum):
-    int8 = "int8"
+FIRST_OPSET, LAST_OPSET = SUPPORTED_OPSETS[0], SUPPORTED_OPSETS[-1]
 
 
 def fail(message: str) -> None:
@@ -46,12 +42,17 @@ def export(
         None, help="Also write an int8 model (model.int8.onnx) behind its accuracy gate."
     ),
     seed: int = typer.Option(2024, help="Seed of the random parity queries."),
+    graph: Graph = typer.Option(
+        Graph.optimized,
+        help="optimized: the decoder's repeated input projected once (less work per query); "
+        "direct: the Keras layers converted one to one. Both pass the same gate.",
+    ),
 ) -> None:
-    if not FIRST_OPSET <= opset <= LAST_OPSET:
+    require_train_extra("seqadd-export")
+    if opset not in SUPPORTED_OPSETS:
         fail(f"opset {opset} is not supported: choose one from {FIRST_OPSET} to {LAST_OPSET}")
     if not model.is_dir():
         fail(f"model folder not found: {model}")
-    require_train_extra("seqadd-export")
     import_tensorflow_quietly()
     from seqadd_export.exporter import ExportError, ExportRequest
     from seqadd_export.exporter import export as run_export
@@ -64,6 +65,7 @@ def export(
         atol=atol,
         quantize_int8=quantize is Quantization.int8,
         seed=seed,
+        graph=graph,
     )
     try:
         passed = run_export(request, echo=typer.echo)

@@ -24,6 +24,7 @@ from seqadd_train.config import TrainConfig
 from seqadd_train.data import make_splits
 from seqadd_train.model import load_trained_model
 
+from seqadd_export.choices import Graph
 from seqadd_export.convert import convert, lstm_node_count, sha256_of
 from seqadd_export.parity import checks_json, compare, format_report, graph_checks, parity_queries
 from seqadd_export.quantize import int8_gate, quantize_int8
@@ -42,6 +43,7 @@ class ExportRequest:
     atol: float = 1e-4
     quantize_int8: bool = False
     seed: int = 2024
+    graph: Graph = Graph.optimized
 
 
 def tool_versions() -> dict[str, str]:
@@ -82,7 +84,7 @@ def load_keras_model(model_dir: Path) -> keras.Model:
         raise ExportError(f"cannot load {model_dir / 'model.keras'}: {message}") from error
 
 
-def provenance(model_dir: Path, record: dict, opset: int) -> dict:
+def provenance(model_dir: Path, record: dict, opset: int, graph: Graph) -> dict:
     held_out = record.get("held_out", {})
     user = record.get("user_distribution", {})
     return {
@@ -96,6 +98,7 @@ def provenance(model_dir: Path, record: dict, opset: int) -> dict:
             "worst_lengths_exact_match": user.get("worst_exact_match"),
         },
         "opset": opset,
+        "graph": graph.value,
         "exporter": "seqadd-export",
         "tools": tool_versions(),
     }
@@ -127,10 +130,10 @@ def export(request: ExportRequest, echo=print) -> bool:
         name=config.name,
         spec=spec,
         architecture={"hidden_size": config.hidden_size, "decoder_layers": config.decoder_layers},
-        provenance=provenance(request.model_dir, record, request.opset),
+        provenance=provenance(request.model_dir, record, request.opset, request.graph),
     )
 
-    model_proto = convert(keras_model, info, request.opset)
+    model_proto = convert(keras_model, info, request.opset, request.graph)
     temporary = _temporary_path(output.parent, output.name)
     temporary_int8 = None
     try:
@@ -143,7 +146,8 @@ def export(request: ExportRequest, echo=print) -> bool:
         passed = all(check.passed for check in checks)
         title = (
             f"Parity of {config.name}: Keras vs ONNX Runtime, opset {request.opset}, "
-            f"{len(problems):,} queries, {lstm_node_count(model_proto)} LSTM nodes"
+            f"{request.graph.value} graph ({len(model_proto.graph.node)} nodes, "
+            f"{lstm_node_count(model_proto)} LSTM), {len(problems):,} queries"
         )
         echo(format_report(title, checks))
         report = {
@@ -153,6 +157,7 @@ def export(request: ExportRequest, echo=print) -> bool:
             "onnx_bytes": temporary.stat().st_size,
             "source_sha256": info.provenance["source_sha256"],
             "opset": request.opset,
+            "graph": request.graph.value,
             "atol": request.atol,
             "seed": request.seed,
             "passed": passed,

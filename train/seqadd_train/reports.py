@@ -60,7 +60,10 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
 
 
 def _percent(value: float) -> str:
-    return f"{value:.2%}"
+    text = f"{value:.2%}"
+    if value < 1 and text == "100.00%":  # never round a miss up to a perfect score
+        text = f"{value:.3%}"
+    return text
 
 
 def _lengths_table(breakdown: dict[str, dict]) -> list[str]:
