@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from seqadd_runtime.codec import (
     VOCABULARY,
     QuerySpec,
+    _encode_few,
+    _encode_many,
     decode_answers,
     decode_queries,
     digit_count,
@@ -45,6 +47,9 @@ def test_queries_match_reference(case):
     a, b = (np.array(column, dtype=np.int64) for column in zip(*pairs, strict=True))
     expected = np.array([reference_query(x, y, spec) for x, y in pairs])
     np.testing.assert_array_equal(encode_queries(a, b, spec), expected)
+    # Both ways of encoding, each on batches of any size (encode_queries picks by size).
+    np.testing.assert_array_equal(_encode_few(a, b, spec), expected)
+    np.testing.assert_array_equal(_encode_many(a, b, spec), expected)
     assert decode_queries(encode_queries(a, b, spec), spec) == [f"{x}+{y}" for x, y in pairs]
 
 
@@ -79,3 +84,8 @@ def test_out_of_range_operands_are_refused():
         encode_queries(np.array([1000]), np.array([1]), QuerySpec(3))
     with pytest.raises(ValueError):
         encode_queries(np.array([-1]), np.array([1]), QuerySpec(3))
+
+
+def test_a_vocabulary_in_another_order_is_refused():
+    with pytest.raises(ValueError, match="unsupported vocabulary"):
+        QuerySpec(3, vocabulary="0123456789+ ")

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from seqadd_runtime.parse import MAX_LINE_BYTES, LineBatch, explain, parse_lines
+from seqadd_runtime.parse import (
+    MAX_LINE_BYTES,
+    LineBatch,
+    explain,
+    parse_few_lines,
+    parse_lines,
+    parse_many_lines,
+)
 from seqadd_runtime.reader import line_batches
 
 QUERY = re.compile(rb"[ \t\r]*([0-9]+)[ \t\r]*\+[ \t\r]*([0-9]+)[ \t\r]*")
@@ -38,10 +45,13 @@ any_bytes = st.binary(max_size=20).map(lambda line: line.replace(b"\n", b""))
 lines = st.one_of(near_queries, any_bytes)
 
 
+@pytest.mark.parametrize("parse", [parse_many_lines, parse_few_lines, parse_lines])
 @settings(max_examples=300, deadline=None)
-@given(st.lists(lines, min_size=1, max_size=30), st.integers(1, 6))
-def test_vectorized_parse_agrees_with_references(batch_lines, digits):
-    parsed = parse_lines(LineBatch.from_lines(batch_lines), digits)
+@given(batch_lines=st.lists(lines, min_size=1, max_size=30), digits=st.integers(1, 6))
+def test_both_parsers_agree_with_references(parse, batch_lines, digits):
+    """The vectorized pass (large batches) and the per-line one (a handful of lines) read every
+    line alike, each checked on batches of any size."""
+    parsed = parse(LineBatch.from_lines(batch_lines), digits)
     for index, line in enumerate(batch_lines):
         expected = reference(line, digits)
         assert bool(parsed.valid[index]) == (expected is not None), line

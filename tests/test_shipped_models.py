@@ -85,7 +85,18 @@ def test_re_evaluation_reproduces_metrics_json(name):
         spec_of(name), test, config.eval_samples, config.eval_per_length, config.seed,
     )  # fmt: skip
     for section in ("held_out", "user_distribution"):
-        assert fresh[section] == pytest.approx(saved[section], abs=1e-9), section
+        assert flatten(fresh[section]) == pytest.approx(flatten(saved[section]), abs=1e-9)
+
+
+def flatten(figures: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}, so that pytest.approx can compare the leaves."""
+    flat = {}
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            flat |= flatten(value, f"{prefix}{key}.")
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 @pytest.mark.slow

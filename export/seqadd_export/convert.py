@@ -76,7 +76,8 @@ def optimized_forward(keras_model):
                 c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
             h = tf.sigmoid(o) * tf.tanh(c)
             outputs.append(h)
-        sequence = tf.stack(outputs, axis=1)
+        # (batch, steps * H) -> (batch, steps, H): two graph nodes where tf.stack makes 2 + steps.
+        sequence = tf.reshape(tf.concat(outputs, axis=1), (-1, steps, kernel.shape[1] // 4))
         for layer in decoders[1:]:
             sequence = layer(sequence, training=False)
         logits = tf.matmul(sequence, tf.constant(dense_kernel)) + tf.constant(dense_bias)

@@ -137,7 +137,12 @@ def compare(
             f"{same_answers:,} of {len(problems):,} ({figures['identical_answers']:.4%})",
             same_answers == len(problems),
         ),
-        Check("dynamic batch (1, 7, N)", f"largest drift {batch_drift:.2e}", batch_drift <= atol),
+        Check(
+            "dynamic batch",
+            f"{few} rows alone, as a batch of {few} and of {len(problems):,}: "
+            f"largest drift {batch_drift:.2e}",
+            batch_drift <= atol,
+        ),
     ]
     return checks, figures
 

@@ -47,7 +47,7 @@ def int8_gate(fp32: ModelEngine, int8: ModelEngine, test: Problems) -> tuple[lis
         Check(
             "held-out exact match",
             f"int8 {int8_accuracy:.4%} vs fp32 {fp32_accuracy:.4%} on {len(test):,} "
-            f"(may drop {MAX_DROP:.1%} at most)",
+            f"(may drop {MAX_DROP * 100:.1f} percentage points at most)",
             int8_accuracy >= fp32_accuracy - MAX_DROP - 1e-12,
         ),
         Check(

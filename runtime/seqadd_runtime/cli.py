@@ -172,7 +172,10 @@ def run(
         DEFAULT_BATCH_SIZE, min=1, max=1 << 16, help="Lines per model call."
     ),
     threads: int | None = typer.Option(
-        None, min=1, help="ONNX Runtime threads. Default: all cores."
+        None,
+        min=1,
+        help="CPU cores to use: each answers its own batches with a single-threaded ONNX "
+        "Runtime session. Default: all cores.",
     ),
     verify: bool = typer.Option(
         False, help="Check every answer with exact arithmetic and report on stderr."

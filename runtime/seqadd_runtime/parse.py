@@ -5,13 +5,15 @@ space, an operand, optional white space. An operand is a run of ASCII digits rea
 number it denotes (leading zeros allowed: "007" is 7) with at most ``digits`` significant
 digits. White space is space, tab or carriage return (so Windows line endings work).
 
-:func:`parse_lines` decides validity and reads the operands for a whole batch with numpy.
+:func:`parse_lines` decides validity and reads the operands for a whole batch with numpy
+(a handful of lines goes through a regular expression instead: quicker there, same result).
 :func:`explain` is the plain per-line reference: it names the reason a line is invalid and is
 called only for the lines the vectorized pass rejected (and, in the tests, to check it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,8 +71,35 @@ def byte_matrix(batch: LineBatch, width: int) -> np.ndarray:
     return np.where(inside, buffer[index], _SPACE).astype(np.uint8)
 
 
+#: A valid line, as a regular expression: used for a handful of lines, where it is quicker
+#: than the vectorized pass (the tests check that both agree).
+_QUERY = re.compile(rb"[ \t\r]*([0-9]+)[ \t\r]*\+[ \t\r]*([0-9]+)[ \t\r]*")
+FEW_LINES = 8
+
+
 def parse_lines(batch: LineBatch, digits: int) -> ParsedBatch:
-    """Validity and operands of every line, vectorized over the batch."""
+    """Validity and operands of every line."""
+    if len(batch) <= FEW_LINES:
+        return parse_few_lines(batch, digits)
+    return parse_many_lines(batch, digits)
+
+
+def parse_few_lines(batch: LineBatch, digits: int) -> ParsedBatch:
+    """parse_lines one line at a time with a regular expression."""
+    count = len(batch)
+    a = np.zeros(count, dtype=np.int64)
+    b = np.zeros(count, dtype=np.int64)
+    valid = np.zeros(count, dtype=bool)
+    for index in range(count):
+        line = batch.line(index)
+        match = _QUERY.fullmatch(line) if len(line) <= MAX_LINE_BYTES else None
+        if match and all(len(operand.lstrip(b"0")) <= digits for operand in match.groups()):
+            a[index], b[index], valid[index] = int(match[1]), int(match[2]), True
+    return ParsedBatch(a, b, valid)
+
+
+def parse_many_lines(batch: LineBatch, digits: int) -> ParsedBatch:
+    """parse_lines vectorized over the batch."""
     lengths = batch.ends - batch.starts
     width = int(min(lengths.max(initial=1), MAX_LINE_BYTES)) or 1
     chars = byte_matrix(batch, width)

@@ -39,8 +39,7 @@ def answer_stream(
     lines_so_far)`` sees each batch after it is written (for --verify and progress).
     """
     summary = StreamSummary()
-    for batch in line_batches(source, batch_size):
-        answers = adder.answer_lines(batch)
+    for batch, answers in adder.answer_batches(line_batches(source, batch_size)):
         errors: dict[int, str] = {}
         if not answers.parsed.valid.all():
             for index in np.flatnonzero(~answers.parsed.valid).tolist():

@@ -34,7 +34,8 @@ def import_tensorflow_quietly() -> None:
     """Import TensorFlow once, without the native start-up notices it writes to stderr.
 
     TensorFlow 2.21 prints oneDNN and CUDA notices from C++ before its logging is set up, so
-    TF_CPP_MIN_LOG_LEVEL does not silence them and they would bury our one-line messages.
+    TF_CPP_MIN_LOG_LEVEL does not silence them and they would bury our one-line messages
+    (on a machine without a GPU, device discovery adds a CUDA error that is not one).
     File descriptor 2 is pointed at a temporary file for the import only; if the import
     fails, what TensorFlow wrote is replayed so nothing that explains the failure is lost.
     """
@@ -44,7 +45,10 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # Device discovery logs a CUDA error on machines without a GPU: do it here, too.
+            tensorflow.config.list_physical_devices()
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)
