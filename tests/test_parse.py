@@ -115,3 +115,14 @@ def test_reader_edge_cases():
     assert list(line_batches(io.BytesIO(b""), 10)) == []
     (only,) = list(line_batches(io.BytesIO(b"\n"), 10))
     assert len(only) == 1 and only.line(0) == b""
+
+
+def test_an_endless_line_is_cut_and_the_next_lines_stay_aligned():
+    """A file without newlines must not fill the memory: a line is kept only up to one byte
+    past the longest valid length, and is then reported as too long."""
+    text = b"1+1\n" + b"7" * 3_000_000 + b"\n2+2\n" + b"9" * 5000
+    batches = list(line_batches(io.BytesIO(text), batch_lines=10, read_bytes=4096))
+    lines = [batch.line(i) for batch in batches for i in range(len(batch))]
+    assert lines == [b"1+1", b"7" * (MAX_LINE_BYTES + 1), b"2+2", b"9" * (MAX_LINE_BYTES + 1)]
+    assert all(len(batch.data) < 3 * 4096 for batch in batches)
+    assert "longer than 256 bytes" in explain(lines[1], 5)

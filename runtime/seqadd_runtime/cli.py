@@ -22,7 +22,7 @@ from seqadd_runtime.parse import LineBatch
 from seqadd_runtime.pipeline import answer_stream
 
 #: Lines per model call, chosen by measurement (see the README's performance section).
-DEFAULT_BATCH_SIZE = 1024
+DEFAULT_BATCH_SIZE = 512
 EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE = 0, 1, 2
 SHOWN_MISMATCHES = 5
 

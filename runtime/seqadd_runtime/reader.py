@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from seqadd_runtime.parse import LineBatch
+from seqadd_runtime.parse import MAX_LINE_BYTES, LineBatch
 
 READ_BYTES = 1 << 20
 
@@ -19,20 +19,30 @@ def line_batches(
 
     Lines end at "\\n" (a "\\r" before it stays on the line and is read as white space); a last
     line without a final newline is still a line. Newlines are found with numpy, a chunk at a
-    time; only the unfinished last line of a chunk is carried over to the next one.
+    time; only the unfinished last line of a chunk is carried over to the next one, and of a
+    line longer than MAX_LINE_BYTES only its first MAX_LINE_BYTES + 1 bytes are kept.
     """
     line_number = 1
     carry = b""
+    skipping = False  # inside a line already cut at MAX_LINE_BYTES + 1 bytes
     while True:
         chunk = stream.read(read_bytes)
         if not chunk:
             break
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            chunk, skipping = chunk[end:], False
         data = carry + chunk if carry else chunk
         newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        carry = data[newlines[-1] + 1 :] if newlines.size else data
+        if len(carry) > MAX_LINE_BYTES:
+            # A line this long is invalid whatever follows: keep enough of it to say so, so
+            # that a file without newlines cannot fill the memory.
+            carry, skipping = carry[: MAX_LINE_BYTES + 1], True
         if newlines.size == 0:
-            carry = data
             continue
-        carry = data[newlines[-1] + 1 :]
         starts = np.concatenate(([0], newlines[:-1] + 1))
         for first in range(0, newlines.size, batch_lines):
             last = min(first + batch_lines, newlines.size)
