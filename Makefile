@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make run    install the slim runtime (numpy, onnxruntime, typer) and answer examples/queries.txt
+#   make run    install the slim runtime (numpy, onnxruntime, typer), answer examples/queries.txt
+#               and check the answers with exact arithmetic (--verify, on stderr)
 #   make test   install everything (train + dev extras), then lint and run the test suite
 # Both create their own virtual environment on first use and are idempotent after that.
 
@@ -12,7 +13,7 @@ RUNTIME_SOURCES := $(shell find runtime -name '*.py' -o -name '*.onnx') pyprojec
 .PHONY: run test lint slim-check constraints clean
 
 run: $(RUN_VENV)/.installed
-	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt
+	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt --verify
 
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .
