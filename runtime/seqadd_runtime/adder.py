@@ -22,10 +22,17 @@ from itertools import chain, islice
 import numpy as np
 
 from seqadd_runtime.artifact import ModelInfo
-from seqadd_runtime.codec import DIGIT0_ID, SPACE_ID, QuerySpec, decode_text, encode_queries
+from seqadd_runtime.codec import (
+    DIGIT0_ID,
+    FEW_QUERIES,
+    SPACE_ID,
+    QuerySpec,
+    decode_text,
+    encode_queries,
+)
 from seqadd_runtime.engine import ModelEngine, Prediction
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
-from seqadd_runtime.parse import FEW_LINES, LineBatch, ParsedBatch, explain, parse_lines
+from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines
 
 #: Lines per batch when the API splits a large call between workers.
 API_CHUNK = 1024
@@ -123,7 +130,7 @@ class Adder:
     def _answer_text(self, prediction: Prediction) -> np.ndarray:
         """Answers as byte strings without their padding."""
         padded = decode_text(prediction.answer_ids, self.spec)
-        if len(padded) <= FEW_LINES:  # numpy's string functions cost more for a few
+        if len(padded) <= FEW_QUERIES:  # numpy's string functions cost more for a few
             return np.array([text.strip() for text in padded.tolist()], dtype=padded.dtype)
         return np.char.strip(padded)
 

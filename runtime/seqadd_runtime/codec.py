@@ -98,8 +98,9 @@ def _digits_left_aligned(values: np.ndarray, width: int, start: np.ndarray) -> n
     return np.where(inside, DIGIT0_ID + digit, -1)
 
 
-#: Up to this many queries, formatting text and translating it to ids beats numpy's fixed
-#: cost per call (it sets the batch-1 latency); the two ways are tested to agree.
+#: Up to this many queries, plain per-query Python (regular expression, text formatting,
+#: bytes.translate) beats numpy's fixed cost per call: parsing, encoding and decoding switch
+#: at this size, which sets the batch-1 latency. Each pair of ways is tested to agree.
 FEW_QUERIES = 8
 #: Byte value -> token id, for bytes.translate.
 _TO_IDS = bytes.maketrans(VOCABULARY.encode("ascii"), bytes(range(len(VOCABULARY))))

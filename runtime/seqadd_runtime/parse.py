@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqadd_runtime.codec import FEW_QUERIES
+
 #: Lines longer than this are refused whole; no valid query needs that much white space.
 MAX_LINE_BYTES = 256
 _WHITESPACE = b" \t\r"
@@ -74,12 +76,11 @@ def byte_matrix(batch: LineBatch, width: int) -> np.ndarray:
 #: A valid line, as a regular expression: used for a handful of lines, where it is quicker
 #: than the vectorized pass (the tests check that both agree).
 _QUERY = re.compile(rb"[ \t\r]*([0-9]+)[ \t\r]*\+[ \t\r]*([0-9]+)[ \t\r]*")
-FEW_LINES = 8
 
 
 def parse_lines(batch: LineBatch, digits: int) -> ParsedBatch:
     """Validity and operands of every line."""
-    if len(batch) <= FEW_LINES:
+    if len(batch) <= FEW_QUERIES:
         return parse_few_lines(batch, digits)
     return parse_many_lines(batch, digits)
 
