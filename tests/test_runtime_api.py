@@ -11,7 +11,8 @@ import pytest
 from conftest import ARTIFACTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from seqadd_runtime.adder import Adder, answer_values
+from seqadd_runtime.adder import Adder
+from seqadd_runtime.codec import decode_values
 from seqadd_runtime.codec import QuerySpec, encode_answers
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import explain
@@ -49,13 +50,13 @@ def test_load_by_name_folder_and_file():
     assert int8.engine.path.name == "model.int8.onnx"
 
 
-def test_answer_values_reads_only_well_formed_numbers():
+def test_decode_values_reads_only_well_formed_numbers():
     spec = QuerySpec(3)
     ids = encode_answers(np.array([596, 0, 1998]), spec)
-    np.testing.assert_array_equal(answer_values(ids), [596, 0, 1998])
+    np.testing.assert_array_equal(decode_values(ids), [596, 0, 1998])
     # "5 9 " (a space inside), "    " (nothing) and "+12 " are not numbers.
     bad = np.array([[7, 0, 11, 0], [0, 0, 0, 0], [1, 3, 4, 0]], dtype=np.uint8)
-    np.testing.assert_array_equal(answer_values(bad), [-1, -1, -1])
+    np.testing.assert_array_equal(decode_values(bad), [-1, -1, -1])
 
 
 printable_garbage = st.lists(

@@ -195,12 +195,16 @@ def test_unknown_model_name_lists_the_shipped_ones():
     assert "addition-3d" in result.stderr.decode()
 
 
-def test_list_models_shows_digits_and_accuracy():
+def test_list_models_shows_digits_sizes_and_int8():
     result = run("--list-models")
     assert result.returncode == 0
-    text = result.stdout.decode()
-    assert "addition-3d" in text and "addition-5d" in text and "(default)" in text
-    assert "%" in text
+    rows = {line.split()[0]: line.split() for line in result.stdout.decode().splitlines()[1:3]}
+    assert rows["addition-3d"][1] == "3" and rows["addition-5d"][1] == "5"
+    assert rows["addition-5d"][-1] == "(default)"
+    for name in ("addition-3d", "addition-5d"):
+        int8 = ARTIFACTS / name / "model.int8.onnx"
+        expected = f"{int8.stat().st_size / 1e6:.2f}" if int8.is_file() else "none:"
+        assert rows[name][3] == expected
 
 
 def test_help_explains():

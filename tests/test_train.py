@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from conftest import BIN, command
 from PIL import Image
+from seqadd_runtime import held_out
 from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.families import STRESS_FAMILIES
 from seqadd_train.config import TrainConfig
 from seqadd_train.extras import require_train_extra
 
@@ -23,6 +25,8 @@ ARTIFACT_FILES = {
     "training_curves.png",
     "metrics.json",
     "MODEL_CARD.md",
+    "config.json",
+    "held_out.npz",
 }
 
 
@@ -86,13 +90,19 @@ def test_train_writes_the_whole_artifact_set(tiny_model: Path):
     assert {p.name for p in tiny_model.iterdir()} >= ARTIFACT_FILES
     assert not (tiny_model / "checkpoint").exists(), "the checkpoint is removed when done"
     metrics = json.loads((tiny_model / "metrics.json").read_text())
-    for section in ("held_out", "user_distribution"):
-        assert 0.0 <= metrics[section]["exact_match"] <= metrics[section]["char_accuracy"] <= 1.0
-        assert metrics[section]["by_lengths"]
-    assert metrics["user_distribution"]["by_lengths"]["1+1"]["queries"] == 100
+    rows = metrics["evaluation"]["rows"]
+    assert set(STRESS_FAMILIES) | {"held_out", "users", "every_query"} == set(rows)
+    assert rows["held_out"]["queries"] == 200
+    assert rows["every_query"]["queries"] == 10_000  # 2 digits: every query is checked
+    for row in rows.values():
+        assert row["wrong"] == round((1 - row["exact_match"]) * row["queries"])
+    assert metrics["evaluation"]["users_by_lengths"]["1+1"]["queries"] == 100
+    assert (tiny_model / "config.json").is_file()
+    a, b = held_out.load(tiny_model)
+    assert held_out.fingerprint(a, b) == metrics["training"]["held_out_sha256"]
     history = json.loads((tiny_model / "history.json").read_text())
     assert [row["epoch"] for row in history] == [1]
-    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    assert {"loss", "exact_match", "val_loss", "val_exact_match"} <= set(history[0])
     card = (tiny_model / "MODEL_CARD.md").read_text()
     assert metrics["command"] in card and "## Intended use" in card
     with Image.open(tiny_model / "training_curves.png") as image:
@@ -145,3 +155,38 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path):
     assert [row["epoch"] for row in history] == [1, 2, 3, 4], "no epoch lost or repeated"
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["training"]["epochs_run"] == 4
+
+
+def test_stress_mix_never_adds_a_validation_or_held_out_pair():
+    from seqadd_train.data import Sampler, make_splits, with_stress_mix
+
+    splits = make_splits(2, 2_000, 300, 500, Sampler.user, seed=4)
+    mixed = with_stress_mix(splits, 2, share=1.0, seed=4)
+    added = len(mixed) - len(splits.train)
+    assert 0 < added <= 2_000
+    unseen = np.concatenate([splits.validation.pair_keys(2), splits.test.pair_keys(2)])
+    assert not np.isin(mixed.pair_keys(2), unseen).any()
+    assert with_stress_mix(splits, 2, share=0.0, seed=4) is splits.train
+
+
+def test_fine_tuning_starts_from_the_given_weights(tiny_model: Path, tmp_path: Path):
+    result = command(
+        "seqadd-train", "--digits", "2", "--training-size", "600", "--test-size", "200",
+        "--epochs", "1", "--batch-size", "64", "--eval-samples", "500",
+        "--eval-per-length", "100", "--name", "tuned", "--out", str(tmp_path),
+        "--init-from", str(tiny_model), "--stress-share", "0.5", "--learning-rate", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert f"Starting from the weights of {tiny_model}" in result.stdout.decode()
+    # With a learning rate of 0 the weights cannot move: the result is the starting model.
+    from seqadd_train.model import load_trained_model
+
+    before = load_trained_model(tiny_model / "model.keras").get_weights()
+    after = load_trained_model(tmp_path / "tuned" / "model.keras").get_weights()
+    for start, end in zip(before, after, strict=True):
+        np.testing.assert_array_equal(start, end)
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert metrics["training"]["stress_problems"] > 0
+    assert metrics["training"]["base_command"].startswith("seqadd-train --digits 2")
+    card = (tmp_path / "tuned" / "MODEL_CARD.md").read_text()
+    assert "Started from the weights of" in card

@@ -42,6 +42,11 @@ def export(
         None, help="Also write an int8 model (model.int8.onnx) behind its accuracy gate."
     ),
     seed: int = typer.Option(2024, help="Seed of the random parity queries."),
+    int8_queries: int = typer.Option(
+        100_000,
+        min=1,
+        help="Queries per stress family in the int8 gate (uniform by value: ten times more).",
+    ),
     graph: Graph = typer.Option(
         Graph.optimized,
         help="optimized: the decoder's repeated input projected once (less work per query); "
@@ -66,6 +71,7 @@ def export(
         quantize_int8=quantize is Quantization.int8,
         seed=seed,
         graph=graph,
+        int8_queries=int8_queries,
     )
     try:
         passed = run_export(request, echo=typer.echo)

@@ -3,34 +3,54 @@
 Nothing reaches the output path unless it passed its gate: each file is written to a hidden
 temporary name in the output folder, checked there, and renamed into place (an atomic move on
 one file system). A failed model is deleted.
+
+What the export knows of the model it reads from the model folder as data, through the code
+that wrote it: the training settings (``config.json``, :class:`TrainConfig`) and the held-out
+pairs (``held_out.npz``, :mod:`seqadd_runtime.held_out`). It never re-runs the training
+stage's data generator.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import onnx
+from seqadd_runtime import held_out
+from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import QuerySpec
 from seqadd_runtime.engine import ModelEngine
+from seqadd_runtime.errors import SeqaddError
+from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
+from seqadd_runtime.versions import package_versions
 from seqadd_train.config import TrainConfig
-from seqadd_train.data import make_splits
 from seqadd_train.model import load_trained_model
 
 from seqadd_export.choices import Graph
 from seqadd_export.convert import convert, lstm_node_count, sha256_of
-from seqadd_export.parity import checks_json, compare, format_report, graph_checks, parity_queries
-from seqadd_export.quantize import int8_gate, quantize_int8
+from seqadd_export.parity import (
+    Check,
+    checks_json,
+    compare,
+    format_report,
+    graph_checks,
+    parity_queries,
+)
+from seqadd_export.quantize import VARIANTS, Variant, first_passing, int8_checks, quantize
+
+TOOLS = ("seqadd", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
+Echo = Callable[[str], None]
 
 
-class ExportError(Exception):
+class ExportError(SeqaddError):
     """A problem with the inputs, reported in one line before any file is written."""
 
 
@@ -44,70 +64,33 @@ class ExportRequest:
     quantize_int8: bool = False
     seed: int = 2024
     graph: Graph = Graph.optimized
-
-
-def tool_versions() -> dict[str, str]:
-    names = ("seqadd", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
-    return versions
-
-
-def read_training_record(model_dir: Path) -> dict:
-    metrics_path = model_dir / "metrics.json"
-    if not (model_dir / "model.keras").is_file():
-        raise ExportError(f"no model.keras in {model_dir}: train one with seqadd-train first")
-    if not metrics_path.is_file():
-        raise ExportError(
-            f"no metrics.json in {model_dir}: the export reads the query encoding from it"
-        )
-    try:
-        return json.loads(metrics_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ExportError(f"cannot read {metrics_path}: {error}") from error
+    #: Queries per stress family in the int8 gate (uniform_by_value gets ten times as many).
+    int8_queries: int = Settings.per_family
 
 
 def load_keras_model(model_dir: Path) -> keras.Model:
     path = model_dir / "model.keras"
     if not path.is_file():
-        raise ExportError(f"cannot load {path}: no such file; train one with seqadd-train")
+        raise ExportError(f"no model.keras in {model_dir}: train one with seqadd-train first")
     if not zipfile.is_zipfile(path):  # Keras would call this "file not found"
         raise ExportError(f"cannot load {path}: not a Keras model (a .keras file is a zip archive)")
     try:
         return load_trained_model(path)
     except Exception as error:  # Keras raises many types for a corrupt or foreign file
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ExportError(f"cannot load {model_dir / 'model.keras'}: {message}") from error
+        raise ExportError(f"cannot load {path}: {message}") from error
 
 
-def provenance(model_dir: Path, record: dict, opset: int, graph: Graph) -> dict:
-    held_out = record.get("held_out", {})
-    user = record.get("user_distribution", {})
+def provenance(model_dir: Path, config: TrainConfig, opset: int, graph: Graph) -> dict:
     return {
         "source_model": f"{model_dir.name}/model.keras",
         "source_sha256": sha256_of(model_dir / "model.keras"),
-        "training": {
-            "command": record.get("command"),
-            "held_out_exact_match": held_out.get("exact_match"),
-            "held_out_char_accuracy": held_out.get("char_accuracy"),
-            "user_distribution_exact_match": user.get("exact_match"),
-            "worst_lengths_exact_match": user.get("worst_exact_match"),
-        },
+        "training_command": config.command(),
         "opset": opset,
         "graph": graph.value,
         "exporter": "seqadd-export",
-        "tools": tool_versions(),
+        "tools": package_versions(TOOLS),
     }
-
-
-def _temporary_path(folder: Path, name: str) -> Path:
-    handle, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
-    os.close(handle)
-    return Path(path)
 
 
 def int8_path(output: Path) -> Path:
@@ -115,47 +98,105 @@ def int8_path(output: Path) -> Path:
     return output.with_name(output.stem + ".int8" + output.suffix)
 
 
-def export(request: ExportRequest, echo=print) -> bool:
-    """Run the export; returns whether every gate passed. Raises ExportError for bad inputs."""
-    record = read_training_record(request.model_dir)
-    config = TrainConfig.from_json(record["config"])
-    spec = QuerySpec(digits=config.digits, reverse=config.reverse)
-    keras_model = load_keras_model(request.model_dir)
-    output = request.output
+@contextmanager
+def temporary_file(folder: Path, name: str) -> Iterator[Path]:
+    """A hidden file beside the target, removed on the way out unless it was moved away."""
+    handle, path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
+    os.close(handle)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ExportError(f"cannot create {output.parent}: {error.strerror}") from error
-    info = ModelInfo(
-        name=config.name,
-        spec=spec,
-        architecture={"hidden_size": config.hidden_size, "decoder_layers": config.decoder_layers},
-        provenance=provenance(request.model_dir, record, request.opset, request.graph),
-    )
+        yield Path(path)
+    finally:
+        Path(path).unlink(missing_ok=True)
 
-    model_proto = convert(keras_model, info, request.opset, request.graph)
-    temporary = _temporary_path(output.parent, output.name)
-    temporary_int8 = None
-    try:
-        onnx.save(model_proto, temporary)
-        engine = ModelEngine.load(temporary, threads=None)
-        problems = parity_queries(spec, request.samples, request.seed)
-        checks = graph_checks(temporary, engine)
-        value_checks, figures = compare(keras_model, engine, problems, request.atol)
+
+def evaluate_file(path: Path, name: str, pairs, digits: int, queries: int) -> Evaluation:
+    """The `seqadd-eval` table of an ONNX file, with one single-threaded worker per core."""
+    with Adder(ModelEngine.load(path, threads=1), os.cpu_count() or 1) as adder:
+        return evaluate(
+            lambda a, b: adder.add_arrays(a, b)[0],
+            digits,
+            name,
+            pairs,
+            Settings(per_family=queries, user_samples=queries),
+        )
+
+
+class Exporter:
+    """The steps of one export, in the order :meth:`run` takes them."""
+
+    def __init__(self, request: ExportRequest, echo: Echo) -> None:
+        self.request = request
+        self.echo = echo
+        self.keras_model = load_keras_model(request.model_dir)
+        try:
+            self.config = TrainConfig.load_from_folder(request.model_dir)
+        except SeqaddError as error:
+            raise ExportError(str(error)) from error
+        self.spec = QuerySpec(digits=self.config.digits, reverse=self.config.reverse)
+        self.held_out = self._held_out()
+        self.output = request.output
+        try:
+            self.output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ExportError(f"cannot create {self.output.parent}: {error.strerror}") from error
+
+    def _held_out(self):
+        if not self.request.quantize_int8:
+            return None
+        try:
+            return held_out.load(self.request.model_dir)
+        except SeqaddError as error:
+            raise ExportError(f"{error}: the int8 gate measures on it") from error
+
+    def run(self) -> bool:
+        """Convert, gate and write; returns whether every requested file passed its gate."""
+        request = self.request
+        info = ModelInfo(
+            name=self.config.name,
+            spec=self.spec,
+            architecture={
+                "hidden_size": self.config.hidden_size,
+                "decoder_layers": self.config.decoder_layers,
+            },
+            provenance=provenance(request.model_dir, self.config, request.opset, request.graph),
+        )
+        model_proto = convert(self.keras_model, info, request.opset, request.graph)
+        with temporary_file(self.output.parent, self.output.name) as candidate:
+            onnx.save(model_proto, candidate)
+            passed, report = self.parity(candidate, model_proto)
+            int8_passed = True
+            if request.quantize_int8 and passed:
+                int8_passed, report["int8"] = self.int8(candidate)
+            (self.output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+            if passed:
+                os.replace(candidate, self.output)
+                self.echo(f"PASS: wrote {self.output} ({self.output.stat().st_size / 1e6:.2f} MB)")
+            else:
+                self.echo(f"FAIL: the ONNX model does not match Keras; {self.output} not written")
+        return passed and int8_passed
+
+    def parity(self, candidate: Path, model_proto: onnx.ModelProto) -> tuple[bool, dict]:
+        request = self.request
+        engine = ModelEngine.load(candidate, threads=None)
+        problems = parity_queries(self.spec, request.samples, request.seed)
+        checks = graph_checks(candidate, engine)
+        value_checks, figures = compare(self.keras_model, engine, problems, request.atol)
         checks += value_checks
         passed = all(check.passed for check in checks)
-        title = (
-            f"Parity of {config.name}: Keras vs ONNX Runtime, opset {request.opset}, "
-            f"{request.graph.value} graph ({len(model_proto.graph.node)} nodes, "
-            f"{lstm_node_count(model_proto)} LSTM), {len(problems):,} queries"
+        self.echo(
+            format_report(
+                f"Parity of {self.config.name}: Keras vs ONNX Runtime, opset {request.opset}, "
+                f"{request.graph.value} graph ({len(model_proto.graph.node)} nodes, "
+                f"{lstm_node_count(model_proto)} LSTM), {len(problems):,} queries",
+                checks,
+            )
         )
-        echo(format_report(title, checks))
         report = {
-            "model": config.name,
-            "onnx_file": output.name,
-            "onnx_sha256": sha256_of(temporary),
-            "onnx_bytes": temporary.stat().st_size,
-            "source_sha256": info.provenance["source_sha256"],
+            "model": self.config.name,
+            "onnx_file": self.output.name,
+            "onnx_sha256": sha256_of(candidate),
+            "onnx_bytes": candidate.stat().st_size,
+            "source_sha256": sha256_of(request.model_dir / "model.keras"),
             "opset": request.opset,
             "graph": request.graph.value,
             "atol": request.atol,
@@ -163,50 +204,45 @@ def export(request: ExportRequest, echo=print) -> bool:
             "passed": passed,
             "checks": checks_json(checks),
             "figures": figures,
-            "tools": info.provenance["tools"],
+            "tools": package_versions(TOOLS),
         }
+        return passed, report
 
-        int8_passed = True
-        if request.quantize_int8 and passed:
-            temporary_int8 = _temporary_path(output.parent, int8_path(output).name)
-            quantize_int8(temporary, temporary_int8)
-            engine_int8 = ModelEngine.load(temporary_int8)
-            test = make_splits(
-                config.digits,
-                config.training_size,
-                config.validation_size,
-                config.test_size,
-                config.sampler,
-                config.seed,
-            ).test
-            int8_checks, int8_figures = int8_gate(engine, engine_int8, test)
-            int8_passed = all(check.passed for check in int8_checks)
-            echo(format_report(f"int8 gate of {config.name}: dynamic quantization", int8_checks))
-            report["int8"] = {
-                "onnx_file": int8_path(output).name,
-                "onnx_sha256": sha256_of(temporary_int8),
-                "passed": int8_passed,
-                "checks": checks_json(int8_checks),
-                "figures": int8_figures,
-            }
+    def int8(self, fp32_file: Path) -> tuple[bool, dict]:
+        """Try each quantization variant, fastest first; write the first that passes."""
+        name, queries = self.config.name, self.request.int8_queries
+        fp32 = evaluate_file(fp32_file, f"{name} (fp32)", self.held_out, self.spec.digits, queries)
+        target = int8_path(self.output)
+        with temporary_file(self.output.parent, target.name) as candidate:
 
-        (output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
-        if passed:
-            os.replace(temporary, output)
-            echo(f"PASS: wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
-        else:
-            echo(f"FAIL: the ONNX model does not match Keras; nothing written to {output}")
-        if temporary_int8 is not None:
-            if int8_passed:
-                target = int8_path(output)
-                os.replace(temporary_int8, target)
-                echo(f"PASS: wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
-            else:
-                echo(
-                    f"FAIL: the int8 model loses too much accuracy; {int8_path(output)} not written"
+            def try_variant(variant: Variant) -> list[Check]:
+                quantize(fp32_file, candidate, variant)
+                int8 = evaluate_file(
+                    candidate, f"{name} (int8)", self.held_out, self.spec.digits, queries
                 )
-        return passed and int8_passed
-    finally:
-        for path in (temporary, temporary_int8):
-            if path is not None and path.exists():
-                path.unlink()
+                checks = int8_checks(fp32, int8)
+                self.echo(format_report(f"int8 gate of {name}: {variant.description}", checks))
+                return checks
+
+            chosen, tried = first_passing(VARIANTS, try_variant)
+            report = {
+                "onnx_file": target.name,
+                "passed": chosen is not None,
+                "variant": chosen.name if chosen else None,
+                "fp32_evaluation": fp32.to_json(),
+                "variants_tried": {key: checks_json(value) for key, value in tried.items()},
+            }
+            if chosen is None:
+                target.unlink(missing_ok=True)  # an older int8 file would no longer match
+                self.echo(f"FAIL: no int8 variant keeps the accuracy bar; {target} not written")
+                return False, report
+            report["onnx_sha256"] = sha256_of(candidate)
+            report["onnx_bytes"] = candidate.stat().st_size
+            os.replace(candidate, target)
+        self.echo(f"PASS: wrote {target} ({target.stat().st_size / 1e6:.2f} MB, {chosen.name})")
+        return True, report
+
+
+def export(request: ExportRequest, echo: Echo = print) -> bool:
+    """Run the export; returns whether every gate passed. Raises ExportError for bad inputs."""
+    return Exporter(request, echo).run()

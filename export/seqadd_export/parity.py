@@ -1,9 +1,11 @@
 """The parity gate: an exported model must answer exactly as the Keras model does.
 
 It checks the graph (full ONNX checking, names, dtypes, shapes, a dynamic batch) and then
-the answers: Keras and ONNX Runtime run side by side on the same queries, random ones from
-the users' distribution plus the edge cases (0+0, the largest operands, the smallest and
-largest operands of every pair of lengths).
+the answers: Keras and ONNX Runtime run side by side on the same queries: the edge cases (0+0,
+the largest operands, the smallest and largest operands of every pair of lengths), then
+users' queries and the stress families. Each check can fail on its own: the largest
+difference of any probability, the agreement of every answer character, and rows that give
+the same result alone as in a batch.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from seqadd_runtime.codec import QuerySpec, decode_answers, encode_queries, one_hot
+from seqadd_runtime.codec import QuerySpec, encode_queries, one_hot
 from seqadd_runtime.engine import ModelEngine
-from seqadd_train.data import Problems, draw_user_queries
+from seqadd_runtime.families import draw_stress_mix, smallest_with_length, user_queries
+from seqadd_train.data import Problems
 
 KERAS_BATCH = 2048
 
@@ -34,20 +37,22 @@ def edge_cases(spec: QuerySpec) -> Problems:
     a, b = [0, spec.max_operand, spec.max_operand, 0], [0, spec.max_operand, 0, spec.max_operand]
     for length_a in range(1, spec.digits + 1):
         for length_b in range(1, spec.digits + 1):
-            low_a, low_b = (0 if n == 1 else 10 ** (n - 1) for n in (length_a, length_b))
+            low_a, low_b = (smallest_with_length(n) for n in (length_a, length_b))
             a += [low_a, 10**length_a - 1, low_a, 10**length_a - 1]
             b += [low_b, 10**length_b - 1, 10**length_b - 1, low_b]
     return Problems(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64))
 
 
 def parity_queries(spec: QuerySpec, count: int, seed: int) -> Problems:
-    """``count`` queries: the edge cases, then random ones (fixed by ``seed``)."""
+    """``count`` queries: the edge cases, then half users' queries and half the stress
+    families (fixed by ``seed``)."""
     edges = edge_cases(spec)
     rest = max(0, count - len(edges))
-    random = draw_user_queries(np.random.default_rng(seed), rest, spec.digits)
-    return Problems(
-        np.concatenate([edges.a, random.a])[:count], np.concatenate([edges.b, random.b])[:count]
-    )
+    users = user_queries(np.random.default_rng(seed), rest - rest // 2, spec.digits)
+    stress = draw_stress_mix(rest // 2, spec.digits, seed)
+    a = np.concatenate([edges.a, users[0], stress[0]])[:count]
+    b = np.concatenate([edges.b, users[1], stress[1]])[:count]
+    return Problems(a, b)
 
 
 def graph_checks(path: Path, engine: ModelEngine) -> list[Check]:
@@ -92,9 +97,6 @@ def compare(
     actual = engine.probabilities(ids)
     difference = np.abs(expected.astype(np.float64) - actual)
     keras_ids, onnx_ids = expected.argmax(axis=-1), actual.argmax(axis=-1)
-    keras_answers = decode_answers(keras_ids, spec)
-    onnx_answers = decode_answers(onnx_ids, spec)
-    same_answers = sum(k == o for k, o in zip(keras_answers, onnx_answers, strict=True))
     # The batch dimension must be dynamic and rows independent: a few rows run alone and in a
     # small batch must give what they gave inside the big batch.
     few = min(7, len(problems))
@@ -111,12 +113,7 @@ def compare(
         "mean_abs_diff": float(difference.mean()),
         "argmax_agreement": float((keras_ids == onnx_ids).mean()),
         "positions": int(keras_ids.size),
-        "identical_answers": same_answers / len(problems),
-        "identical_answer_count": same_answers,
         "batch_drift": batch_drift,
-        "correct_answers": int(
-            sum(a == str(s) for a, s in zip(onnx_answers, problems.sums.tolist(), strict=True))
-        ),
     }
     checks = [
         Check(
@@ -125,17 +122,9 @@ def compare(
             figures["max_abs_diff"] <= atol,
         ),
         Check(
-            "mean |difference|", f"{figures['mean_abs_diff']:.2e}", figures["mean_abs_diff"] <= atol
-        ),
-        Check(
             "argmax agreement",
             f"{figures['argmax_agreement']:.4%} of {figures['positions']:,} positions",
             figures["argmax_agreement"] == 1.0,
-        ),
-        Check(
-            "identical answers",
-            f"{same_answers:,} of {len(problems):,} ({figures['identical_answers']:.4%})",
-            same_answers == len(problems),
         ),
         Check(
             "dynamic batch",

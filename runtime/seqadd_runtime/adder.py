@@ -23,11 +23,10 @@ import numpy as np
 
 from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import (
-    DIGIT0_ID,
     FEW_QUERIES,
-    SPACE_ID,
     QuerySpec,
     decode_text,
+    decode_values,
     encode_queries,
 )
 from seqadd_runtime.engine import ModelEngine, Prediction
@@ -168,22 +167,4 @@ class Adder:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         answer_ids = np.concatenate([prediction.answer_ids for prediction in predictions])
         confidence = np.concatenate([prediction.confidence for prediction in predictions])
-        return answer_values(answer_ids), confidence
-
-
-def answer_values(answer_ids: np.ndarray) -> np.ndarray:
-    """Answer token ids (N, L) -> integers; -1 where an answer is not digits then padding."""
-    digits = answer_ids.astype(np.int64) - DIGIT0_ID
-    is_digit = (digits >= 0) & (digits <= 9)
-    is_space = answer_ids == SPACE_ID
-    # Well formed: at least one digit, and digits form a prefix followed only by padding.
-    digit_count = is_digit.sum(axis=1)
-    prefix = np.arange(answer_ids.shape[1])[None, :] < digit_count[:, None]
-    well_formed = (
-        (digit_count > 0) & (is_digit == prefix).all(axis=1) & (is_digit | is_space).all(axis=1)
-    )
-    power = np.where(
-        prefix, 10 ** np.maximum(digit_count[:, None] - 1 - np.arange(answer_ids.shape[1]), 0), 0
-    )
-    values = (np.where(prefix, digits, 0) * power).sum(axis=1)
-    return np.where(well_formed, values, -1)
+        return decode_values(answer_ids), confidence

@@ -31,6 +31,7 @@ import json
 from dataclasses import dataclass, field
 
 from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.errors import ModelError
 
 FORMAT_VERSION = 1
 PREFIX = "seqadd."
@@ -38,7 +39,7 @@ INPUT_NAME = "query_ids"
 OUTPUT_NAME = "char_probs"
 
 
-class ArtifactError(ValueError):
+class ArtifactError(ModelError):
     """The file is not a seqadd model this runtime can read; the message says why."""
 
 

@@ -8,7 +8,6 @@ imports the training stack.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import io
 import json
@@ -33,6 +32,7 @@ from seqadd_runtime.roofline import (
     matmul_rate,
     share_of_limit,
 )
+from seqadd_runtime.versions import package_versions
 
 DEFAULT_BATCHES = "1,16,128,512,1024,2048,4096,8192"
 
@@ -167,12 +167,7 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    versions = {}
-    for name in ("seqadd", "numpy", "onnxruntime"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "unknown"
+    versions = package_versions(("seqadd", "numpy", "onnxruntime"))
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

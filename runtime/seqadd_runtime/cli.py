@@ -16,6 +16,7 @@ import typer
 
 from seqadd_runtime.adder import Adder, Answers
 from seqadd_runtime.artifact import ArtifactError
+from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
 from seqadd_runtime.output import OutputFormat, open_output
 from seqadd_runtime.parse import LineBatch
@@ -96,27 +97,24 @@ def list_models() -> None:
     if not models:
         typer.echo("No shipped models are installed.")
         return
-    typer.echo(
-        f"{'model':<14}{'digits':>7}{'fp32 MB':>9}{'int8 MB':>9}  exact match (users / held-out)"
-    )
+    typer.echo(f"{'model':<14}{'digits':>7}{'fp32 MB':>9}  int8")
     for model in models:
         try:
             info = Adder.load(model.name).info
-        except ArtifactError as error:
+        except SeqaddError as error:
             typer.echo(f"{model.name:<14} unreadable: {error}")
             continue
-        training = info.provenance.get("training", {})
-        user, held = (
-            training.get("user_distribution_exact_match"),
-            training.get("held_out_exact_match"),
+        int8 = (
+            f"{model.int8.stat().st_size / 1e6:.2f} MB"
+            if model.int8.is_file()
+            else "none: no int8 variant kept the accuracy bar"
         )
-        figures = " / ".join(f"{v:.2%}" if isinstance(v, float) else "?" for v in (user, held))
-        int8_mb = f"{model.int8.stat().st_size / 1e6:.2f}" if model.int8.is_file() else "-"
         default = "  (default)" if model.name == DEFAULT_MODEL else ""
         typer.echo(
             f"{model.name:<14}{info.spec.digits:>7}{model.fp32.stat().st_size / 1e6:>9.2f}"
-            f"{int8_mb:>9}  {figures}{default}"
+            f"  {int8}{default}"
         )
+    typer.echo("How right each one is: seqadd-eval NAME (and seqadd-eval NAME --int8)")
 
 
 def open_input(file: Path | None, queries: list[str]) -> BinaryIO:

@@ -73,6 +73,16 @@ def train(
     eval_per_length: int = typer.Option(
         2_000, min=1, help="Queries per combination of operand lengths in the final evaluation."
     ),
+    stress_share: float = typer.Option(
+        0.0,
+        min=0.0,
+        max=10.0,
+        help="Add this share of the training size from the stress families (carries, nines, "
+        "powers of ten...); 0 trains on the sampler's draws alone.",
+    ),
+    init_from: Path | None = typer.Option(
+        None, help="Start from the weights of this model folder (fine-tuning) instead of random."
+    ),
     resume: bool = typer.Option(
         False, help="Continue the interrupted run in OUT/NAME from its last checkpoint."
     ),
@@ -109,6 +119,8 @@ def train(
             target_exact=target_exact,
             eval_samples=eval_samples,
             eval_per_length=eval_per_length,
+            stress_share=stress_share,
+            init_from=str(init_from) if init_from else None,
         )
         if config.checkpoint_dir.exists():
             fail(

@@ -8,7 +8,13 @@ from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
+from seqadd_runtime.errors import ModelError
+
 from seqadd_train.data import Sampler
+
+#: The training settings in a model folder (and in its checkpoint): the stages' contract for
+#: how the model encodes queries and how it was trained, read only through TrainConfig.
+FILE_NAME = "config.json"
 
 
 class Schedule(StrEnum):
@@ -37,6 +43,10 @@ class TrainConfig:
     target_exact: float | None = None
     eval_samples: int = 50_000
     eval_per_length: int = 2_000
+    #: Share of the training set's size added from the stress families (0 = none).
+    stress_share: float = 0.0
+    #: A model folder whose weights the run starts from, instead of random ones.
+    init_from: str | None = None
 
     @property
     def model_dir(self) -> Path:
@@ -63,6 +73,17 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         return cls.from_json(json.loads(path.read_text()))
+
+    @classmethod
+    def load_from_folder(cls, folder: Path) -> TrainConfig:
+        """The settings a model folder was trained with (its ``config.json``)."""
+        path = Path(folder) / FILE_NAME
+        try:
+            return cls.load(path)
+        except FileNotFoundError:
+            raise ModelError(f"no {FILE_NAME} in {folder}: train it with seqadd-train") from None
+        except (OSError, ValueError, TypeError) as error:
+            raise ModelError(f"cannot read {path}: {error}") from error
 
     def command(self) -> str:
         """The `seqadd-train` command line that reproduces this run, every setting spelled out."""

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
+from seqadd_runtime import families
 from seqadd_runtime.codec import QuerySpec, digit_count, encode_answers, encode_queries, one_hot
+from seqadd_runtime.families import user_queries
 
 #: Training-set sizes by digits, from the Keras example's results table.
 DEFAULT_TRAINING_SIZE = {1: 1_000, 2: 5_000, 3: 50_000, 4: 400_000, 5: 550_000}
@@ -72,10 +74,8 @@ def pair_keys(a: np.ndarray, b: np.ndarray, digits: int) -> np.ndarray:
     return low * 10**digits + high
 
 
-def draw_operands(rng: np.random.Generator, count: int, digits: int) -> np.ndarray:
-    """Operands as the example draws them: a uniform length, then uniform digits."""
-    lengths = rng.integers(1, digits + 1, size=count)
-    return rng.integers(0, 10**lengths, dtype=np.int64)
+#: Operands as the example draws them: a uniform length, then uniform digits.
+draw_operands = families.user_operands
 
 
 def unordered_pair_count(digits: int) -> int:
@@ -144,35 +144,33 @@ def make_splits(
 
 def draw_user_queries(rng: np.random.Generator, count: int, digits: int) -> Problems:
     """Queries the way users send them: any pair, either order, repeats allowed."""
-    return Problems(draw_operands(rng, count, digits), draw_operands(rng, count, digits))
-
-
-def operands_with_length(rng: np.random.Generator, count: int, length: int) -> np.ndarray:
-    """``count`` random operands with exactly ``length`` digits (0 counts as one digit)."""
-    low = 0 if length == 1 else 10 ** (length - 1)
-    return rng.integers(low, 10**length, size=count, dtype=np.int64)
+    return Problems(*user_queries(rng, count, digits))
 
 
 def length_combination(
     rng: np.random.Generator, length_a: int, length_b: int, samples: int
 ) -> Problems:
-    """Problems whose operands have exactly these lengths.
+    """Problems whose operands have exactly these lengths (see families.length_combination)."""
+    return Problems(*families.length_combination(rng, length_a, length_b, samples))
 
-    Every such problem when there are at most ``samples`` of them (all 100 single-digit sums,
-    for example), otherwise ``samples`` drawn uniformly with repeats allowed.
+
+def with_stress_mix(splits: Splits, digits: int, share: float, seed: int) -> Problems:
+    """The training set plus ``share`` of its size drawn from the stress families.
+
+    Pairs of the validation or held-out split are left out of the mix, so those splits stay
+    unseen in training and the held-out figure still measures generalization. The result is
+    shuffled, so every epoch's batches mix the two.
     """
-    size_a = 10 if length_a == 1 else 9 * 10 ** (length_a - 1)
-    size_b = 10 if length_b == 1 else 9 * 10 ** (length_b - 1)
-    if size_a * size_b <= samples:
-        low_a = 0 if length_a == 1 else 10 ** (length_a - 1)
-        low_b = 0 if length_b == 1 else 10 ** (length_b - 1)
-        a, b = np.meshgrid(
-            np.arange(low_a, 10**length_a), np.arange(low_b, 10**length_b), indexing="ij"
-        )
-        return Problems(a.ravel().astype(np.int64), b.ravel().astype(np.int64))
-    return Problems(
-        operands_with_length(rng, samples, length_a), operands_with_length(rng, samples, length_b)
-    )
+    count = round(share * len(splits.train))
+    if count == 0:
+        return splits.train
+    stress = Problems(*families.draw_stress_mix(count, digits, seed))
+    unseen = np.concatenate([splits.validation.pair_keys(digits), splits.test.pair_keys(digits)])
+    stress = stress.take(~np.isin(stress.pair_keys(digits), unseen))
+    a = np.concatenate([splits.train.a, stress.a])
+    b = np.concatenate([splits.train.b, stress.b])
+    order = np.random.default_rng([seed, 3]).permutation(a.size)
+    return Problems(a[order], b[order])
 
 
 def to_model_inputs(problems: Problems, spec: QuerySpec) -> np.ndarray:

@@ -9,7 +9,6 @@ continues from there; the checkpoint folder is removed once the artifacts are wr
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shutil
 import sys
@@ -18,27 +17,23 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from seqadd_runtime import held_out
 from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.evaluation import Settings, evaluate, format_table
 
 from seqadd_train.callbacks import ShowValidationQuestions, StopAtTarget
-from seqadd_train.config import Schedule, TrainConfig
-from seqadd_train.data import Problems, make_splits, to_model_inputs, to_model_targets
-from seqadd_train.evaluate import evaluate_model
-from seqadd_train.model import build_model, compile_model
+from seqadd_train.config import FILE_NAME, Schedule, TrainConfig
+from seqadd_train.data import (
+    make_splits,
+    to_model_inputs,
+    to_model_targets,
+    with_stress_mix,
+)
+from seqadd_train.keras_predict import predictor
+from seqadd_train.model import build_model, compile_model, load_trained_model
 from seqadd_train.reports import write_reports
 
 MONITOR = "val_exact_match"
-PREDICT_BATCH = 2048
-
-
-def keras_predictor(model: keras.Model, spec: QuerySpec):
-    """Evaluation's view of a Keras model: problems in, predicted answer ids out."""
-
-    def predict(problems: Problems) -> np.ndarray:
-        inputs = to_model_inputs(problems, spec)
-        return model.predict(inputs, batch_size=PREDICT_BATCH, verbose=0).argmax(axis=-1)
-
-    return predict
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -61,7 +56,7 @@ def read_history(path: Path) -> list[dict]:
     ]
 
 
-def run_training(config: TrainConfig) -> dict:
+def run_training(config: TrainConfig) -> None:
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
     spec = QuerySpec(digits=config.digits, reverse=config.reverse)
@@ -78,18 +73,26 @@ def run_training(config: TrainConfig) -> dict:
         config.sampler,
         config.seed,
     )
-    x_train, y_train = to_model_inputs(splits.train, spec), to_model_targets(splits.train, spec)
+    train = with_stress_mix(splits, config.digits, config.stress_share, config.seed)
+    x_train, y_train = to_model_inputs(train, spec), to_model_targets(train, spec)
     x_val, y_val = (
         to_model_inputs(splits.validation, spec),
         to_model_targets(splits.validation, spec),
     )
     print(
-        f"Training {len(splits.train):,}, validation {len(splits.validation):,}, "
+        f"Training {len(train):,} ({len(train) - len(splits.train):,} from the stress families), "
+        f"validation {len(splits.validation):,}, "
         f"held-out test {len(splits.test):,} problems; inputs {x_train.shape}"
     )
 
     model = build_model(spec, config.hidden_size, config.decoder_layers)
-    steps_per_epoch = math.ceil(len(splits.train) / config.batch_size)
+    base_command = None
+    if config.init_from:
+        base_command = TrainConfig.load_from_folder(Path(config.init_from)).command()
+        start = load_trained_model(Path(config.init_from) / "model.keras")
+        model.set_weights(start.get_weights())
+        print(f"Starting from the weights of {config.init_from}.")
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
     compile_model(model, learning_rate(config, steps_per_epoch))
     model.summary(print_fn=lambda line, **_: print(line))
 
@@ -136,33 +139,36 @@ def run_training(config: TrainConfig) -> dict:
         best_epoch = max(history, key=lambda row: row[MONITOR])["epoch"]
         print(f"Restored the weights of epoch {best_epoch} (best {MONITOR}).")
 
-    print("Evaluating on the held-out test set and the user distribution...")
-    metrics = evaluate_model(
-        keras_predictor(model, spec),
-        spec,
-        splits.test,
-        config.eval_samples,
-        config.eval_per_length,
-        config.seed,
+    print("Evaluating on the held-out split, the users' queries and every stress family...")
+    evaluation = evaluate(
+        predictor(model, spec),
+        config.digits,
+        f"{config.name} (Keras)",
+        (splits.test.a, splits.test.b),
+        Settings(
+            per_family=config.eval_samples,
+            user_samples=config.eval_samples,
+            per_length=config.eval_per_length,
+        ),
     )
     stopped_early = len(history) < config.epochs
     training = {
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "stopped_early": stopped_early,
-        "training_problems": len(splits.train),
-        "distinct_training_pairs": int(np.unique(splits.train.pair_keys(config.digits)).size),
+        "training_problems": len(train),
+        "stress_problems": len(train) - len(splits.train),
+        "distinct_training_pairs": int(np.unique(train.pair_keys(config.digits)).size),
         "parameters": int(model.count_params()),
         "seconds_this_session": round(time.monotonic() - started, 1),
     }
+    if base_command:
+        training["base_command"] = base_command
     model_dir = config.model_dir
     model.save(model_dir / "model.keras")
-    write_reports(model_dir, config, history, metrics, training)
+    config.save(model_dir / FILE_NAME)
+    training["held_out_sha256"] = held_out.save(model_dir, splits.test.a, splits.test.b)
+    write_reports(model_dir, config, history, evaluation, training)
     shutil.rmtree(checkpoint)
-    user = metrics["user_distribution"]
-    print(
-        f"Wrote {model_dir}: held-out exact match {metrics['held_out']['exact_match']:.4%}, "
-        f"user distribution {user['exact_match']:.4%} "
-        f"(worst lengths {user['worst_lengths']}: {user['worst_exact_match']:.4%})"
-    )
-    return json.loads((model_dir / "metrics.json").read_text())
+    print(format_table(evaluation))
+    print(f"Wrote {model_dir}")

@@ -1,0 +1,56 @@
+"""What every seqadd command line shares: one-line errors and their exit statuses.
+
+Each command runs its typer app through :func:`run`, so a usage error (an unknown option, a
+value out of range, a file that cannot be read) is one line on stderr naming the command,
+with exit status 2, instead of typer's usage block; an interrupt is one line and 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+import typer
+
+try:  # typer 0.2x carries its own copy of click, with this base for its errors
+    from typer import TyperException as CommandLineError
+except ImportError:  # older typer runs on click itself
+    from click import ClickException as CommandLineError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def say(prog: str, message: str) -> None:
+    """One line on stderr, prefixed with the command's name; silent if stderr is closed."""
+    # No stderr to report to (closed, or None): the exit status still tells.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(f"{prog}: {message}", file=sys.stderr, flush=True)
+
+
+def fail_with(prog: str) -> Callable[..., NoReturn]:
+    """A ``fail(message, status=2)`` for one command: say the line, then exit."""
+
+    def fail(message: str, status: int = EXIT_USAGE) -> NoReturn:
+        say(prog, message)
+        raise typer.Exit(status)
+
+    return fail
+
+
+def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
+    """Run a typer app; returns its exit status, with usage errors reduced to one line."""
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(
+            args=sys.argv[1:] if args is None else args, prog_name=prog, standalone_mode=False
+        )
+    except CommandLineError as error:  # usage errors, unreadable files given as parameters
+        say(prog, " ".join(error.format_message().split()) + f" (see {prog} --help)")
+        return EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        say(prog, "interrupted")
+        return EXIT_INTERRUPTED
+    return status if isinstance(status, int) else 0

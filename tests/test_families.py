@@ -1,0 +1,123 @@
+"""The stress families do what their names say, for every number of digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from seqadd_runtime import families
+from seqadd_runtime.families import STRESS_FAMILIES, draw_stress_mix, every_query
+
+DIGITS = (1, 2, 3, 5, 7)
+
+
+def digit_count(values: np.ndarray) -> np.ndarray:
+    return np.array([len(str(v)) for v in values.tolist()])
+
+
+def carries(a: int, b: int) -> list[bool]:
+    """Column by column from the units: does this column carry into the next?"""
+    out, carry = [], 0
+    while a or b:
+        carry = int(a % 10 + b % 10 + carry >= 10)
+        out.append(bool(carry))
+        a, b = a // 10, b // 10
+    return out
+
+
+@pytest.mark.parametrize("digits", DIGITS)
+@pytest.mark.parametrize("name", list(STRESS_FAMILIES))
+def test_every_family_is_in_range_deterministic_and_in_both_orders(name, digits):
+    family = STRESS_FAMILIES[name]
+    a, b = family.draw(2_000, digits, seed=5)
+    assert a.dtype == b.dtype == np.int64 and a.shape == b.shape
+    assert a.min() >= 0 and b.min() >= 0
+    assert max(a.max(), b.max()) <= 10**digits - 1
+    again = family.draw(2_000, digits, seed=5)
+    np.testing.assert_array_equal(a, again[0])
+    np.testing.assert_array_equal(b, again[1])
+    other = family.draw(2_000, digits, seed=6)
+    if a.size > 1 and name not in ("largest_query",):
+        assert not (np.array_equal(a, other[0]) and np.array_equal(b, other[1]))
+    if name not in ("doubles", "largest_query") and a.size > 1:
+        # The family's special operand (the nines, the zero, the long one...) comes first in
+        # some queries and second in others.
+        assert (a > b).any() and (a < b).any(), "both orders are asked"
+
+
+@pytest.mark.parametrize("digits", DIGITS)
+def test_carry_chain_carries_through_every_digit(digits):
+    a, b = STRESS_FAMILIES["carry_chain"].draw(2_000, digits, seed=1)
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        columns = carries(x, y)
+        assert columns and all(columns), (x, y)
+        assert len(str(x + y)) == max(len(str(x)), len(str(y))) + 1, (x, y)
+    assert set(digit_count(np.maximum(a, b))) == set(range(1, digits + 1))
+
+
+@pytest.mark.parametrize("digits", DIGITS)
+def test_power_of_ten_sums_sum_to_a_power_of_ten(digits):
+    a, b = STRESS_FAMILIES["power_of_ten_sums"].draw(2_000, digits, seed=1)
+    sums = a + b
+    assert set(sums.tolist()) <= {10**k for k in range(1, digits + 1)}
+    assert (a > 0).all() and (b > 0).all()
+
+
+@pytest.mark.parametrize("digits", DIGITS)
+def test_top_of_length_and_largest_families(digits):
+    tops = {10**k - 1 for k in range(1, digits + 1)}
+    a, b = STRESS_FAMILIES["top_of_length"].draw(2_000, digits, seed=1)
+    assert all(x in tops or y in tops for x, y in zip(a.tolist(), b.tolist(), strict=True))
+    largest = 10**digits - 1
+    a, b = STRESS_FAMILIES["largest_with_every_length"].draw(2_000, digits, seed=1)
+    other = np.where(a == largest, b, a)
+    assert ((a == largest) | (b == largest)).all()
+    assert set(digit_count(other)) == set(range(1, digits + 1))
+    a, b = STRESS_FAMILIES["largest_query"].draw(100, digits, seed=1)
+    assert a.tolist() == b.tolist() == [largest]
+
+
+@pytest.mark.parametrize("digits", DIGITS)
+def test_value_families(digits):
+    a, b = STRESS_FAMILIES["doubles"].draw(500, digits, seed=1)
+    np.testing.assert_array_equal(a, b)
+    a, b = STRESS_FAMILIES["zero_operand"].draw(500, digits, seed=1)
+    assert ((a == 0) | (b == 0)).all() and (a == 0).any() and (b == 0).any()
+    a, b = STRESS_FAMILIES["round_numbers"].draw(500, digits, seed=1)
+    rounds = {m * 10**k for m in range(1, 10) for k in range(1, max(digits, 2))} | {10**digits - 1}
+    assert all(x in rounds or y in rounds for x, y in zip(a.tolist(), b.tolist(), strict=True))
+    a, b = STRESS_FAMILIES["repdigits"].draw(500, digits, seed=1)
+    assert all(
+        len(set(str(x))) == 1 or len(set(str(y))) == 1
+        for x, y in zip(a.tolist(), b.tolist(), strict=True)
+    )
+    a, b = STRESS_FAMILIES["long_plus_short"].draw(500, digits, seed=1)
+    short = np.minimum(a, b)
+    assert (short <= 9).all() and (digit_count(np.maximum(a, b)) == digits).all()
+
+
+def test_uniform_by_value_is_uniform_in_value_not_length():
+    a, b = STRESS_FAMILIES["uniform_by_value"].draw(100_000, 5, seed=1)
+    # Uniform by value: about 90% of operands have all five digits (by length: 20%).
+    assert abs((a >= 10_000).mean() - 0.9) < 0.01
+    assert abs((b >= 10_000).mean() - 0.9) < 0.01
+
+
+def test_every_query_covers_the_whole_range_once():
+    a, b = every_query(2)
+    assert a.size == 10_000
+    assert len(set(zip(a.tolist(), b.tolist(), strict=True))) == 10_000
+
+
+def test_stress_mix_spreads_over_every_family_with_repeats():
+    a, b = draw_stress_mix(11_000, 5, seed=3)
+    assert a.size == 11_000
+    # The largest query is one query, but the mix repeats it as often as any family.
+    assert ((a == 99_999) & (b == 99_999)).sum() >= 900
+
+
+def test_length_combination_is_exhaustive_when_small():
+    rng = np.random.default_rng(0)
+    a, b = families.length_combination(rng, 1, 1, 2_000)
+    assert a.size == 100
+    a, b = families.length_combination(rng, 3, 2, 500)
+    assert a.size == 500 and (digit_count(a) == 3).all() and (digit_count(b) == 2).all()

@@ -1,0 +1,139 @@
+"""`seqadd-eval`: how right a model is, on the held-out split, the users' distribution, every
+stress family and (for up to 3 digits) every query in range.
+
+ONNX models are evaluated through the runtime, so this command works in the slim install;
+a Keras model (``model.keras``, or a folder with ``--keras``) needs the `train` extra, which
+is imported only then.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from seqadd_runtime import held_out
+from seqadd_runtime.adder import Adder
+from seqadd_runtime.cli_support import fail_with, run
+from seqadd_runtime.errors import SeqaddError
+from seqadd_runtime.evaluation import (
+    Evaluation,
+    Predictor,
+    Settings,
+    evaluate,
+    format_table,
+    missed_bars,
+)
+from seqadd_runtime.families import Pairs
+from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
+
+PROG = "seqadd-eval"
+EXIT_OK, EXIT_BAR_MISSED = 0, 1
+DEFAULTS = Settings()
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+fail = fail_with(PROG)
+
+
+def held_out_pairs(folder: Path) -> Pairs | None:
+    """The folder's held-out split, or None (with a note) when it does not carry one."""
+    try:
+        return held_out.load(folder)
+    except SeqaddError as error:
+        typer.echo(f"{PROG}: note: {error}; the held-out row is left out", err=True)
+        return None
+
+
+def onnx_predictor(path: Path) -> tuple[Predictor, int, str]:
+    adder = Adder.load(path)
+    return (lambda a, b: adder.add_arrays(a, b)[0]), adder.spec.digits, adder.info.name
+
+
+def keras_predictor(path: Path) -> tuple[Predictor, int, str]:
+    from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
+
+    require_train_extra(PROG)
+    import_tensorflow_quietly()
+    from seqadd_train.keras_predict import load_predictor
+
+    return load_predictor(path)
+
+
+@app.command(
+    help=(
+        "Evaluate a model: a shipped name, a model folder (its ONNX file, or its Keras model "
+        "with --keras), an .onnx or a .keras file. Prints exact match per family; exits 1 "
+        "when a row misses --min-exact, 2 on a usage or model error."
+    )
+)
+def main_command(
+    model: str = typer.Argument(DEFAULT_MODEL, help="Shipped model name, folder or file."),
+    int8: bool = typer.Option(False, "--int8", help="Evaluate the model's int8 ONNX file."),
+    keras: bool = typer.Option(False, "--keras", help="Evaluate the folder's model.keras."),
+    per_family: int = typer.Option(
+        DEFAULTS.per_family, min=1, help="Queries drawn per stress family."
+    ),
+    user_samples: int = typer.Option(
+        DEFAULTS.user_samples, min=1, help="Queries drawn the way users send them."
+    ),
+    exhaustive: bool | None = typer.Option(
+        None, help="Check every query in range. Default: only for models of up to 3 digits."
+    ),
+    seed: int = typer.Option(DEFAULTS.seed, help="Seed of every drawn family."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the results here."),
+    min_exact: float | None = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="Exit 1 if any row's exact match is below this (0.99999 = 1 wrong in 100,000).",
+    ),
+) -> None:
+    path = Path(model)
+    if keras or path.suffix == ".keras":
+        if int8:
+            fail("--int8 picks an ONNX file: it cannot be combined with a Keras model")
+        keras_file = path if path.suffix == ".keras" else path / "model.keras"
+        if not keras_file.is_file():
+            fail(f"no Keras model at {keras_file}")
+        predict, digits, name = keras_predictor(keras_file)
+        folder, kind = keras_file.parent, "Keras"
+    else:
+        try:
+            onnx_file = resolve_model(model, int8)
+            predict, digits, name = onnx_predictor(onnx_file)
+        except SeqaddError as error:
+            fail(str(error))
+        folder, kind = onnx_file.parent, "int8" if int8 else "fp32"
+    settings = Settings(
+        per_family=per_family, user_samples=user_samples, exhaustive=exhaustive, seed=seed
+    )
+    result = evaluate(predict, digits, f"{name} ({kind})", held_out_pairs(folder), settings)
+    typer.echo(format_table(result))
+    if json_path is not None:
+        write_json(json_path, result)
+    if min_exact is not None:
+        report_bars(result, min_exact)
+
+
+def write_json(path: Path, result: Evaluation) -> None:
+    try:
+        path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    except OSError as error:
+        fail(f"cannot write {path}: {error.strerror}")
+
+
+def report_bars(result: Evaluation, min_exact: float) -> None:
+    missed = missed_bars(result, min_exact)
+    for row in missed:
+        typer.echo(
+            f"{PROG}: {row.name}: {row.exact_match:.4%} is below the bar of {min_exact:.4%} "
+            f"({row.wrong:,} wrong of {row.queries:,})",
+            err=True,
+        )
+    if missed:
+        raise typer.Exit(EXIT_BAR_MISSED)
+
+
+def main() -> None:
+    sys.exit(run(app, PROG))
