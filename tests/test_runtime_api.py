@@ -12,8 +12,7 @@ from conftest import ARTIFACTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.codec import decode_values
-from seqadd_runtime.codec import QuerySpec, encode_answers
+from seqadd_runtime.codec import QuerySpec, decode_values, encode_answers
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import explain
 from seqadd_runtime.reader import line_batches
