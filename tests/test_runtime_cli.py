@@ -73,9 +73,13 @@ def test_queries_on_the_command_line():
 
 def test_tsv_and_jsonl_formats(mixed_file: Path):
     tsv = run("--model", str(GOOD_MODEL), "--file", str(mixed_file), "--format", "tsv")
-    rows = tsv.stdout.decode().split("\n")[:-1]
-    assert len(rows) == MIXED_LINES
-    assert rows[0] == "535+61\t596" and rows[1] == " 12 + 7\t19" and rows[2] == "\t"
+    rows = [row.split("\t") for row in tsv.stdout.decode().split("\n")[:-1]]
+    assert len(rows) == MIXED_LINES and all(len(row) == 3 for row in rows)
+    assert rows[0] == ["535+61", "596", ""] and rows[1] == [" 12 + 7", "19", ""]
+    assert rows[2] == ["", "", "empty line: expected a query like 535+61"]
+    too_long = "operand '123456' has 6 digits; this model handles at most 3"
+    assert rows[5] == ["123456+1", "", too_long]
+    assert all((row[2] != "") == (number in INVALID) for number, row in enumerate(rows, 1))
     jsonl = run("--model", str(GOOD_MODEL), "--file", str(mixed_file), "--format", "jsonl")
     records = [json.loads(line) for line in jsonl.stdout.decode().splitlines()]
     assert [r["line"] for r in records] == list(range(1, MIXED_LINES + 1))
@@ -100,10 +104,19 @@ def test_verify_names_mismatches(tiny_export: Path, tmp_path: Path):
     path = tmp_path / "q.txt"
     path.write_text("".join(f"{a}+{b}\n" for a in range(10) for b in range(10)))
     result = run("--model", str(tiny_export), "--file", str(path), "--verify")
-    report = result.stderr.decode()
-    assert "of 100 answers are right" in report
-    if "first mismatches" in report:  # an untrained model gets some wrong
-        assert "  line " in report and "expected" in report
+    # A model trained for one epoch gets most of them wrong: --verify says so, and exits 3.
+    assert result.returncode == 3
+    report = result.stderr.decode().splitlines()
+    assert report[0].startswith("verify: ") and "of 100 answers are right" in report[0]
+    assert report[1] == "first mismatches:"
+    mismatches = report[2:7]
+    assert len(mismatches) == 5
+    for line in mismatches:
+        number, rest = line.strip().removeprefix("line ").split(": ", 1)
+        a, b = divmod(int(number) - 1, 10)
+        assert rest.startswith(f"{a}+{b} -> ") and rest.endswith(f"expected {a + b}")
+    answers = result.stdout.decode().split("\n")[:-1]
+    assert len(answers) == 100
 
 
 def test_output_file_is_complete_or_absent(mixed_file: Path, tmp_path: Path):
@@ -114,8 +127,9 @@ def test_output_file_is_complete_or_absent(mixed_file: Path, tmp_path: Path):
     assert not list(tmp_path.glob(".*.partial"))
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_output_leaves_no_file(tmp_path: Path, sig):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_interrupted_output_leaves_no_file(tmp_path: Path, sig, repeats):
     target = tmp_path / "answers.txt"
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     # An endless input: the run is still going when the signal arrives.
@@ -126,11 +140,15 @@ def test_interrupted_output_leaves_no_file(tmp_path: Path, sig):
     for _ in range(200):
         process.stdin.write(b"1+1\n" * 1000)
         time.sleep(0.002)
-    assert list(tmp_path.glob(".answers.txt.*.partial")), "the run writes to a temporary file"
-    process.send_signal(sig)
+    assert list(tmp_path.glob(".seqadd-*.partial")), "the run writes to a temporary file"
+    for _ in range(repeats):  # a second and third signal 10 ms later change nothing
+        process.send_signal(sig)
+        time.sleep(0.01)
     process.stdin.close()
     process.wait(timeout=30)
-    assert process.returncode != 0
+    assert process.returncode == 128 + sig
+    stderr = process.stderr.read().decode()
+    assert stderr.strip() == "seqadd-run: interrupted", stderr
     assert not target.exists()
     assert not list(tmp_path.glob(".*.partial"))
 

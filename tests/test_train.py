@@ -187,6 +187,9 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_model: Path, tmp_path: P
         np.testing.assert_array_equal(start, end)
     metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
     assert metrics["training"]["stress_problems"] > 0
-    assert metrics["training"]["base_command"].startswith("seqadd-train --digits 2")
+    first, second = metrics["training"]["recipe"]
+    assert first == json.loads((tiny_model / "metrics.json").read_text())["command"]
+    assert "--init-from" in second and second == metrics["command"]
     card = (tmp_path / "tuned" / "MODEL_CARD.md").read_text()
-    assert "Started from the weights of" in card
+    assert "Fine-tuned: started from the weights of" in card
+    assert f"1. `{first}`" in card and f"2. `{second}`" in card

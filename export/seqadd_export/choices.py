@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 #: Opsets tf2onnx 1.17 can write; ONNX Runtime 1.31 reads all of them.
@@ -17,3 +18,20 @@ class Graph(StrEnum):
 
 class Quantization(StrEnum):
     int8 = "int8"
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """What an export may be asked for, with its defaults: the one source of them, for the
+    command line and for :class:`seqadd_export.exporter.ExportRequest`."""
+
+    opset: int = 13
+    samples: int = 10_000
+    atol: float = 1e-4
+    seed: int = 2024
+    graph: Graph = Graph.optimized
+    #: Queries per stress family in the int8 gate (uniform_by_value gets ten times as many).
+    int8_queries: int = 100_000
+
+
+REQUEST_DEFAULTS = ExportSettings()

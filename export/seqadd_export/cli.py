@@ -1,23 +1,25 @@
-"""`seqadd-export`: convert a trained model to ONNX and prove it answers as Keras does."""
+"""`seqadd-export`: convert a trained model to ONNX and prove it answers as Keras does.
+
+Defaults come from :class:`ExportRequest` (via :data:`REQUEST_DEFAULTS`, importable without
+TensorFlow); this module only says how each setting is spelled on the command line.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from seqadd_runtime.cli_support import fail_with
 from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
-from seqadd_export.choices import SUPPORTED_OPSETS, Graph, Quantization
+from seqadd_export.choices import REQUEST_DEFAULTS, SUPPORTED_OPSETS, Graph, Quantization
 
-app = typer.Typer(add_completion=False, rich_markup_mode=None)
-
+PROG = "seqadd-export"
 FIRST_OPSET, LAST_OPSET = SUPPORTED_OPSETS[0], SUPPORTED_OPSETS[-1]
-
-
-def fail(message: str) -> None:
-    typer.echo(f"seqadd-export: {message}", err=True)
-    raise typer.Exit(2)
+EXIT_OK, EXIT_GATE_FAILED = 0, 1
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+fail = fail_with(PROG)
 
 
 @app.command(
@@ -25,35 +27,45 @@ def fail(message: str) -> None:
         "Convert MODEL/model.keras to ONNX with tf2onnx, write into it the metadata the runtime "
         "needs, and run the parity gate: Keras and ONNX Runtime answer the same queries, and the "
         "file is written only if every check passes. Writes parity.json beside the output. "
-        "Exit status: 0 passed, 1 a gate failed, 2 bad arguments or inputs."
+        "Exit status: 0 passed, 1 a gate failed, 2 bad arguments or inputs, 130 interrupted."
     )
 )
 def export(
-    model: Path = typer.Option(
-        Path("artifacts/addition-5d"), help="Model folder written by seqadd-train."
+    model: Annotated[Path, typer.Option(help="Model folder written by seqadd-train.")] = Path(
+        "artifacts/addition-5d"
     ),
-    opset: int = typer.Option(13, help=f"ONNX opset, {FIRST_OPSET} to {LAST_OPSET}."),
-    output: Path | None = typer.Option(None, help="ONNX file to write. Default: MODEL/model.onnx."),
-    samples: int = typer.Option(10_000, min=1, help="Queries the parity gate compares."),
-    atol: float = typer.Option(
-        1e-4, min=0.0, help="Largest allowed difference of any output probability."
+    opset: Annotated[int, typer.Option(help=f"ONNX opset, {FIRST_OPSET} to {LAST_OPSET}.")] = (
+        REQUEST_DEFAULTS.opset
     ),
-    quantize: Quantization | None = typer.Option(
-        None, help="Also write an int8 model (model.int8.onnx) behind its accuracy gate."
+    output: Annotated[
+        Path | None, typer.Option(help="ONNX file to write. Default: MODEL/model.onnx.")
+    ] = None,
+    samples: Annotated[int, typer.Option(min=1, help="Queries the parity gate compares.")] = (
+        REQUEST_DEFAULTS.samples
     ),
-    seed: int = typer.Option(2024, help="Seed of the random parity queries."),
-    int8_queries: int = typer.Option(
-        100_000,
-        min=1,
-        help="Queries per stress family in the int8 gate (uniform by value: ten times more).",
-    ),
-    graph: Graph = typer.Option(
-        Graph.optimized,
-        help="optimized: the decoder's repeated input projected once (less work per query); "
-        "direct: the Keras layers converted one to one. Both pass the same gate.",
-    ),
+    atol: Annotated[
+        float, typer.Option(min=0.0, help="Largest allowed difference of any output probability.")
+    ] = REQUEST_DEFAULTS.atol,
+    quantize: Annotated[
+        Quantization | None,
+        typer.Option(help="Also write an int8 model (model.int8.onnx) behind its accuracy gate."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the parity queries.")] = REQUEST_DEFAULTS.seed,
+    int8_queries: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Queries per stress family in the int8 gate (uniform by value: ten times)."
+        ),
+    ] = REQUEST_DEFAULTS.int8_queries,
+    graph: Annotated[
+        Graph,
+        typer.Option(
+            help="optimized: the decoder's repeated input projected once (less work per query); "
+            "direct: the Keras layers converted one to one. Both pass the same gate."
+        ),
+    ] = REQUEST_DEFAULTS.graph,
 ) -> None:
-    require_train_extra("seqadd-export")
+    require_train_extra(PROG)
     if opset not in SUPPORTED_OPSETS:
         fail(f"opset {opset} is not supported: choose one from {FIRST_OPSET} to {LAST_OPSET}")
     if not model.is_dir():
@@ -77,12 +89,6 @@ def export(
         passed = run_export(request, echo=typer.echo)
     except ExportError as error:
         fail(str(error))
-    raise typer.Exit(0 if passed else 1)
-
-
-def main() -> None:
-    app(prog_name="seqadd-export")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except OSError as error:
+        fail(f"cannot write {error.filename or request.output}: {error.strerror or error}")
+    raise typer.Exit(EXIT_OK if passed else EXIT_GATE_FAILED)

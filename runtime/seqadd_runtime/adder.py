@@ -29,7 +29,9 @@ from seqadd_runtime.codec import (
     decode_values,
     encode_queries,
 )
+from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import ModelEngine, Prediction
+from seqadd_runtime.errors import QueryError
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines
 
@@ -68,10 +70,11 @@ class Adder:
     ) -> Adder:
         """Load a shipped model by name, a model folder, or an .onnx file from seqadd-export.
 
-        ``threads``: CPU cores to use, one worker each (default: all cores).
+        ``threads``: CPU cores to use, one worker each (default, and at most: the CPUs this
+        process may use, see :func:`usable_cpus`; more workers than CPUs only add memory).
         """
         path = resolve_model(os.fspath(model), int8)
-        return cls(ModelEngine.load(path, threads=1), threads or os.cpu_count() or 1)
+        return cls(ModelEngine.load(path, threads=1), min(threads or usable_cpus(), usable_cpus()))
 
     def close(self) -> None:
         """Stop the worker threads (they also stop when the interpreter exits)."""
@@ -138,11 +141,21 @@ class Adder:
         return self._map(lambda batch: (batch, self.answer_lines(batch)), batches)
 
     def add(self, queries: Iterable[str]) -> list[str]:
-        """Answers to queries like "535+61"; raises ValueError naming the first invalid one."""
-        lines = [query.encode("utf-8", errors="surrogateescape") for query in queries]
-        for index, line in enumerate(lines):
-            if b"\n" in line:
-                raise ValueError(f"query {index}: contains a newline")
+        """Answers to queries like "535+61", in order.
+
+        Raises TypeError unless ``queries`` is an iterable of strings (a single string is
+        refused: it would be read character by character), and QueryError naming the first
+        query that is not "A+B" with operands this model can add.
+        """
+        if isinstance(queries, (str, bytes)):
+            raise TypeError("add() takes a list of queries, not one string: add(['535+61'])")
+        lines = []
+        for index, query in enumerate(queries):
+            if not isinstance(query, str):
+                raise TypeError(f"query {index} is {type(query).__name__}, not str")
+            if "\n" in query or "\r" in query:
+                raise QueryError(f"query {index}: contains a line break")
+            lines.append(query.encode("utf-8", errors="surrogateescape"))
         chunks = [
             LineBatch.from_lines(lines[start : start + API_CHUNK], first_line_number=start)
             for start in range(0, len(lines), API_CHUNK)
@@ -153,14 +166,25 @@ class Adder:
                 index = int(np.flatnonzero(~result.parsed.valid)[0])
                 line = batch.line(index)
                 reason = explain(line, self.spec.digits)
-                raise ValueError(f"query {batch.first_line_number + index} ({line!r}): {reason}")
+                raise QueryError(f"query {batch.first_line_number + index} ({line!r}): {reason}")
             answers += [answer.decode("ascii") for answer in result.text.tolist()]
         return answers
 
     def add_arrays(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorized: the model's sums (int64; -1 where its answer is not a number) and their
-        confidences, for arrays of operands."""
-        ids = encode_queries(a, b, self.spec)
+        confidences, for arrays of operands.
+
+        Raises TypeError unless both are integer arrays (floats would be truncated, strings
+        misread), QueryError when an operand is out of the model's range.
+        """
+        a, b = np.asarray(a), np.asarray(b)
+        for name, operands in (("a", a), ("b", b)):
+            if operands.size and not np.issubdtype(operands.dtype, np.integer):
+                raise TypeError(f"{name} must hold integers, not {operands.dtype}")
+        try:
+            ids = encode_queries(a, b, self.spec)
+        except ValueError as error:
+            raise QueryError(str(error)) from None
         chunks = (ids[start : start + API_CHUNK] for start in range(0, len(ids), API_CHUNK))
         predictions = list(self._map(self.engine.predict, chunks))
         if not predictions:

@@ -37,6 +37,21 @@ FORMAT_VERSION = 1
 PREFIX = "seqadd."
 INPUT_NAME = "query_ids"
 OUTPUT_NAME = "char_probs"
+#: The type of every metadata entry's (JSON-decoded) value.
+FIELD_TYPES: dict[str, type] = {
+    "name": str,
+    "vocabulary": str,
+    "digits": int,
+    "query_length": int,
+    "answer_length": int,
+    "reverse": bool,
+    "input_name": str,
+    "output_name": str,
+    "architecture": dict,
+    "provenance": dict,
+}
+OPTIONAL_FIELDS = ("architecture", "provenance")
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
 
 
 class ArtifactError(ModelError):
@@ -88,26 +103,23 @@ class ModelInfo:
                 f"seqadd model format {values['format']} is not supported by this runtime "
                 f"(it reads format {FORMAT_VERSION})"
             )
-        required = (
-            "name",
-            "vocabulary",
-            "digits",
-            "query_length",
-            "answer_length",
-            "reverse",
-            "input_name",
-            "output_name",
-        )
-        missing = [key for key in required if key not in values]
-        if missing:
-            raise ArtifactError(f"seqadd metadata lacks {', '.join(PREFIX + k for k in missing)}")
+        for key, kind in FIELD_TYPES.items():
+            if key not in values:
+                if key in OPTIONAL_FIELDS:
+                    continue
+                raise ArtifactError(f"seqadd metadata lacks {PREFIX + key}")
+            if not isinstance(values[key], kind) or (kind is int and type(values[key]) is bool):
+                raise ArtifactError(
+                    f"seqadd metadata entry {PREFIX + key} should be {_KIND_NAMES[kind]}, not "
+                    f"{type(values[key]).__name__}"
+                )
         try:
             spec = QuerySpec(
-                digits=int(values["digits"]),
-                reverse=bool(values["reverse"]),
-                vocabulary=str(values["vocabulary"]),
+                digits=values["digits"],
+                reverse=values["reverse"],
+                vocabulary=values["vocabulary"],
             )
-        except (TypeError, ValueError) as error:
+        except ValueError as error:
             raise ArtifactError(f"seqadd metadata is inconsistent: {error}") from error
         if (values["query_length"], values["answer_length"]) != (
             spec.query_length,
@@ -115,10 +127,42 @@ class ModelInfo:
         ):
             raise ArtifactError("seqadd metadata is inconsistent: lengths do not match digits")
         return cls(
-            name=str(values["name"]),
+            name=values["name"],
             spec=spec,
-            input_name=str(values["input_name"]),
-            output_name=str(values["output_name"]),
-            architecture=dict(values.get("architecture") or {}),
-            provenance=dict(values.get("provenance") or {}),
+            input_name=values["input_name"],
+            output_name=values["output_name"],
+            architecture=values.get("architecture", {}),
+            provenance=values.get("provenance", {}),
         )
+
+    def graph_problems(self, inputs: list, outputs: list) -> list[str]:
+        """What in a graph's inputs and outputs (ONNX Runtime's NodeArg lists) contradicts
+        this description: its names, element types and shapes. Empty when they agree."""
+        problems = []
+        expected = (
+            ("input", inputs, self.input_name, "tensor(int32)", [self.spec.query_length]),
+            (
+                "output",
+                outputs,
+                self.output_name,
+                "tensor(float)",
+                [self.spec.answer_length, len(self.spec.vocabulary)],
+            ),
+        )
+        for role, nodes, name, element_type, fixed in expected:
+            if len(nodes) != 1 or nodes[0].name != name:
+                found = ", ".join(node.name for node in nodes) or "none"
+                problems.append(f"the graph's {role} should be {name!r} alone, not {found}")
+                continue
+            node = nodes[0]
+            if node.type != element_type:
+                problems.append(f"{role} {name!r} holds {node.type}, not {element_type}")
+            shape = list(node.shape)
+            # The first dimension is the batch: symbolic or unknown (None), never a number.
+            if len(shape) != 1 + len(fixed) or isinstance(shape[0], int) or shape[1:] != fixed:
+                problems.append(
+                    f"{role} {name!r} has shape {shape}, the metadata says [batch, "
+                    + ", ".join(map(str, fixed))
+                    + "]"
+                )
+        return problems

@@ -2,13 +2,13 @@
 
 Every throughput here is end to end on `seqadd-run`'s own path (:func:`answer_stream`: text
 in, answer lines out), on the same generated queries. Times are medians of repeated rounds.
-Keras, when compared, runs in a child process of the train package, so this module never
-imports the training stack.
+The runtime never reaches the training stack, not even through a child process: Keras is
+measured on the same path by ``python -m seqadd_train.keras_bench`` (which depends on both
+openly), and the plot is drawn by ``python -m seqadd_train.bench_plot``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
@@ -24,6 +24,7 @@ import numpy as np
 import typer
 
 from seqadd_runtime.adder import Adder
+from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.models import DEFAULT_MODEL
 from seqadd_runtime.pipeline import answer_stream
 from seqadd_runtime.roofline import (
@@ -178,27 +179,6 @@ def machine() -> dict:
     }
 
 
-def compare_keras(model_dir: Path, digits: int, lines: int, threads: int) -> dict | None:
-    """Keras `predict` on the same path, in a child process of the train package."""
-    if (
-        importlib.util.find_spec("seqadd_train") is None
-        or importlib.util.find_spec("tensorflow") is None
-    ):
-        typer.echo("--compare-keras needs the 'train' extra: pip install 'seqadd[train]'", err=True)
-        return None
-    args = [
-        sys.executable, "-m", "seqadd_train.keras_bench", "--model-dir", str(model_dir),
-        "--digits", str(digits), "--lines", str(lines), "--threads", str(threads),
-    ]  # fmt: skip
-    result = subprocess.run(
-        args, capture_output=True, check=False, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
-    )
-    if result.returncode != 0:
-        typer.echo(f"Keras comparison failed: {result.stderr.decode()[-500:]}", err=True)
-        return None
-    return json.loads(result.stdout.decode().strip().splitlines()[-1])
-
-
 def describe(adder: Adder) -> tuple[int, int]:
     """(digits, essential operations per query) of a loaded model."""
     info = adder.info
@@ -267,14 +247,6 @@ def bench_model(name: str, settings: dict) -> dict:
     if settings["stream_lines"]:
         sizes = sorted({10_000, settings["stream_lines"]})
         report["memory"] = [peak_memory(fp32.engine.path, digits, n) for n in sizes]
-    if settings["keras"]:
-        keras_dir = settings["keras_dir"] or Path("artifacts") / fp32.info.name
-        keras = compare_keras(keras_dir, digits, 100_000, max(settings["threads"]))
-        if keras:
-            keras["fp32_speedup"] = (
-                best["fp32"]["queries_per_second"] / keras["best_queries_per_second"]
-            )
-            report["keras"] = keras
     return report
 
 
@@ -316,12 +288,6 @@ def format_table(report: dict) -> str:
             + (f"{peak:.0f} MB" if peak is not None else "not measured (no /proc)")
             + f" ({memory['queries_per_second']:,.0f} q/s)"
         )
-    if "keras" in report:
-        keras = report["keras"]
-        lines.append(
-            f"Keras predict, same path: {keras['best_queries_per_second']:,.0f} q/s at batch "
-            f"{keras['best_batch_size']}; seqadd fp32 is {keras['fp32_speedup']:.1f}x faster"
-        )
     return "\n".join(lines)
 
 
@@ -339,29 +305,19 @@ def bench(
     stream_lines: int = typer.Option(
         10_000_000, min=0, help="Lines streamed to measure peak memory (0 skips it)."
     ),
-    compare_keras: bool = typer.Option(
-        False, "--compare-keras", help="Also measure Keras predict (needs the train extra)."
-    ),
-    keras_model: Path | None = typer.Option(
-        None, help="Keras model folder for --compare-keras. Default: artifacts/<model>."
-    ),
     json_path: Path = typer.Option(Path("bench.json"), "--json", help="Write the results here."),
-    plot: Path | None = typer.Option(None, help="Write a PNG of throughput by batch size."),
 ) -> None:
     settings = {
         "batches": [int(b) for b in batch_sizes.split(",") if b.strip()],
         "threads": [int(t) for t in threads.split(",") if t.strip()]
-        or sorted({1, os.cpu_count() or 1}),
+        or sorted({1, usable_cpus()}),
         "seconds": seconds,
         "stream_lines": stream_lines,
-        "keras": compare_keras,
-        "keras_dir": keras_model,
         "rates": {},  # matrix-multiply rate by hidden size, measured once per run
     }
     document = {
         "machine": machine(),
-        "settings": {k: v for k, v in settings.items() if k != "rates"}
-        | {"keras_dir": str(keras_model)},
+        "settings": {k: v for k, v in settings.items() if k != "rates"},
     }
     document["models"] = [
         bench_model(name, settings) for name in model or ["addition-3d", DEFAULT_MODEL]
@@ -375,16 +331,3 @@ def bench(
     for report in document["models"]:
         typer.echo("\n" + format_table(report))
     typer.echo(f"\nwrote {json_path}")
-    if plot:
-        if importlib.util.find_spec("matplotlib") is None:
-            typer.echo(
-                "seqadd-bench: --plot needs matplotlib: pip install 'seqadd[train]'", err=True
-            )
-            raise typer.Exit(2)
-        plotter = [sys.executable, "-m", "seqadd_train.bench_plot", str(json_path), str(plot)]
-        subprocess.run(plotter, check=True)
-        typer.echo(f"wrote {plot}")
-
-
-def main() -> None:
-    app(prog_name="seqadd-bench")

@@ -15,31 +15,32 @@ import numpy as np
 import typer
 
 from seqadd_runtime.adder import Adder, Answers
-from seqadd_runtime.artifact import ArtifactError
-from seqadd_runtime.errors import SeqaddError
+from seqadd_runtime.cli_support import fail_with, say, to_stderr
+from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
-from seqadd_runtime.output import OutputFormat, open_output
+from seqadd_runtime.output import OutputFormat, check_output_path, open_output
 from seqadd_runtime.parse import LineBatch
 from seqadd_runtime.pipeline import answer_stream
 
+PROG = "seqadd-run"
 #: Lines per model call, chosen by measurement (see the README's performance section).
 DEFAULT_BATCH_SIZE = 512
-EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE = 0, 1, 2
+#: The largest batch: with the workers' batches in flight, peak memory stays under about
+#: 300 MB (measured in the README's notes); larger batches are no faster.
+MAX_BATCH_SIZE = 8192
+#: Exit statuses, as the README's table lists them.
+EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE, EXIT_WRONG_ANSWERS = 0, 1, 2, 3
 SHOWN_MISMATCHES = 5
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
-
-
-def fail(message: str) -> None:
-    typer.echo(f"seqadd-run: {message}", err=True)
-    raise typer.Exit(EXIT_USAGE)
+fail = fail_with(PROG)
 
 
 class Progress:
     """A one-line progress display on stderr, only when stderr is a terminal."""
 
     def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
+        self.enabled = sys.stderr is not None and sys.stderr.isatty()
         self.started = time.monotonic()
         self.shown_at = self.started + 1.0  # small inputs finish before anything is shown
         self.shown = False
@@ -121,10 +122,15 @@ def open_input(file: Path | None, queries: list[str]) -> BinaryIO:
     if queries:
         if file is not None:
             fail("give queries on the command line or --file, not both")
+        for index, query in enumerate(queries, 1):
+            if "\n" in query or "\r" in query:
+                fail(f"query argument {index} contains a line break: give one query each")
         return io.BytesIO("\n".join(queries).encode("utf-8", errors="surrogateescape") + b"\n")
     if file is None:
         fail("nothing to answer: give queries (seqadd-run 535+61) or --file PATH (- for stdin)")
     if str(file) == "-":
+        if sys.stdin is None:
+            fail("cannot read standard input: it is closed")
         return sys.stdin.buffer
     try:
         return open(file, "rb")
@@ -133,17 +139,14 @@ def open_input(file: Path | None, queries: list[str]) -> BinaryIO:
     raise AssertionError("unreachable")
 
 
-def _terminate(signum, frame) -> None:
-    # Turn SIGTERM into an exception so a half-written --output file is cleaned up.
-    raise SystemExit(128 + signum)
-
-
 @app.command(
     help=(
         "Answer addition queries A+B, one per line, with a seqadd ONNX model. Every input line "
-        "gets exactly one output line, in order; an invalid line gets an empty answer (text) or "
-        "its error (tsv, jsonl), and a message with its line number on stderr. "
-        "Exit status: 0 all lines answered, 1 some lines invalid, 2 usage, file or model errors."
+        "gets exactly one output line, in order; an invalid line gets an empty answer and, in "
+        "tsv and jsonl, its error, plus a message with its line number on stderr. "
+        "Exit status: 0 all lines answered, 1 some lines invalid, 2 usage, file or model "
+        "errors, 3 --verify found wrong answers, 130/143/129 interrupted by SIGINT/SIGTERM/"
+        "SIGHUP."
     )
 )
 def run(
@@ -160,23 +163,27 @@ def run(
     output_format: OutputFormat = typer.Option(
         OutputFormat.text,
         "--format",
-        help="text: the answer; tsv: query<TAB>answer; "
-        "jsonl: line, query, answer, confidence, error.",
+        help="text: the answer; tsv: query<TAB>answer<TAB>error (control characters in the "
+        "query escaped as \\xNN); jsonl: line, query, answer, confidence, error.",
     ),
-    output: Path | None = typer.Option(
+    output_name: str | None = typer.Option(
         None, "--output", "-o", help="Write here (appears only when complete). Default: stdout."
     ),
     batch_size: int = typer.Option(
-        DEFAULT_BATCH_SIZE, min=1, max=1 << 16, help="Lines per model call."
+        DEFAULT_BATCH_SIZE,
+        min=1,
+        max=MAX_BATCH_SIZE,
+        help="Lines per model call. Each batch in flight holds about 1 KB per line (its "
+        "lines, operands and the model's activations); one per worker plus one are in flight.",
     ),
     threads: int | None = typer.Option(
         None,
         min=1,
-        help="CPU cores to use: each answers its own batches with a single-threaded ONNX "
-        "Runtime session. Default: all cores.",
+        help="Workers, each answering its own batches with a single-threaded ONNX Runtime "
+        "session. Default and most: the CPUs this process may use (affinity and cgroup quota).",
     ),
     verify: bool = typer.Option(
-        False, help="Check every answer with exact arithmetic and report on stderr."
+        False, help="Check every answer with exact arithmetic; report on stderr, exit 3 if wrong."
     ),
     list_models_flag: bool = typer.Option(
         False, "--list-models", help="List the shipped models and exit."
@@ -185,18 +192,25 @@ def run(
     if list_models_flag:
         list_models()
         return
-    signal.signal(signal.SIGTERM, _terminate)
+    # A str, not a Path: Path("") would quietly become ".", the current folder.
+    output = None if output_name in (None, "-") else Path(output_name)
+    if output_name == "":
+        fail("cannot write '': give a file name (or - for standard output)")
+    if output is not None:
+        try:
+            check_output_path(output)
+        except OutputError as error:
+            fail(str(error))
+    source = open_input(file, queries or [])
     try:
         adder = Adder.load(model, int8=int8, threads=threads)
-    except ArtifactError as error:
+    except SeqaddError as error:
         fail(str(error))
-    if output is not None and str(output) != "-" and not output.parent.is_dir():
-        fail(f"cannot write {output}: folder {output.parent} does not exist")
     verifier = Verifier(adder) if verify else None
     progress = Progress()
 
     def report_invalid(line_number: int, reason: str) -> None:
-        typer.echo(f"line {line_number}: {reason}", err=True)
+        say(f"line {line_number}", reason)
 
     def after_batch(batch: LineBatch, answers: Answers, lines_so_far: int) -> None:
         if verifier:
@@ -204,39 +218,26 @@ def run(
         progress.update(lines_so_far)
 
     with ExitStack() as stack:
-        source = open_input(file, queries or [])
         stack.callback(source.close)
-        sink = stack.enter_context(open_output(output))
+        stack.callback(progress.close)
         try:
+            sink = stack.enter_context(open_output(output))
             summary = answer_stream(
-                adder, source, sink, batch_size, output_format, report_invalid, after_batch
-            )
+                adder, source, sink, batch_size, output_format, report_invalid, after_batch,
+                source_name=str(file) if file and str(file) != "-" else "standard input",
+                sink_name=str(output) if output else "standard output",
+            )  # fmt: skip
         except BrokenPipeError:
             # Whoever read our output has gone (`seqadd-run ... | head`): stop quietly, as
             # Unix tools do, without a second error when Python flushes stdout at exit.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(128 + signal.SIGPIPE) from None
-        except OSError as error:
-            progress.close()
-            fail(f"cannot read {file or 'input'}: {error.strerror or error}")
-        except KeyboardInterrupt:
-            progress.close()
-            where = f"; {output} not written" if output else ""
-            typer.echo(f"seqadd-run: interrupted{where}", err=True)
-            raise typer.Exit(130) from None
-        progress.close()
+        except (InputError, OutputError) as error:
+            fail(str(error) + (f"; {output} not written" if output else ""))
     if verifier:
-        typer.echo(verifier.report(), err=True)
+        to_stderr(verifier.report())
     if summary.invalid:
-        typer.echo(
-            f"seqadd-run: {summary.invalid:,} of {summary.lines:,} lines were invalid", err=True
-        )
+        say(PROG, f"{summary.invalid:,} of {summary.lines:,} lines were invalid")
         raise typer.Exit(EXIT_INVALID_LINES)
-
-
-def main() -> None:
-    app(prog_name="seqadd-run")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    if verifier and verifier.right < verifier.checked:
+        raise typer.Exit(EXIT_WRONG_ANSWERS)

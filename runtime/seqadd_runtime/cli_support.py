@@ -14,6 +14,8 @@ from typing import NoReturn
 
 import typer
 
+from seqadd_runtime.errors import Interrupted
+
 try:  # typer 0.2x carries its own copy of click, with this base for its errors
     from typer import TyperException as CommandLineError
 except ImportError:  # older typer runs on click itself
@@ -23,11 +25,18 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def to_stderr(text: str) -> None:
+    """Text on stderr; nothing when stderr is closed (the answers and exit status still go
+    where they should: a closed stderr never stops a run)."""
+    if sys.stderr is None:  # closed when the process started (print would pick stdout)
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
 def say(prog: str, message: str) -> None:
-    """One line on stderr, prefixed with the command's name; silent if stderr is closed."""
-    # No stderr to report to (closed, or None): the exit status still tells.
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        print(f"{prog}: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, prefixed with the command's (or a line's) name."""
+    to_stderr(f"{prog}: {message}")
 
 
 def fail_with(prog: str) -> Callable[..., NoReturn]:
@@ -50,6 +59,9 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except CommandLineError as error:  # usage errors, unreadable files given as parameters
         say(prog, " ".join(error.format_message().split()) + f" (see {prog} --help)")
         return EXIT_USAGE
+    except Interrupted as stop:
+        say(prog, "interrupted")
+        return stop.exit_status
     except (typer.Abort, KeyboardInterrupt):
         say(prog, "interrupted")
         return EXIT_INTERRUPTED

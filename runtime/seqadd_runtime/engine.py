@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from seqadd_runtime.artifact import ArtifactError, ModelInfo
+from seqadd_runtime.ort import onnxruntime as ort
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,33 @@ class ModelEngine:
         except Exception as error:  # ORT raises its own types for corrupt or foreign files
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ArtifactError(f"cannot load {path} as an ONNX model: {first_line}") from error
-        info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
-        inputs = [node.name for node in session.get_inputs()]
-        outputs = [node.name for node in session.get_outputs()]
-        if info.input_name not in inputs or info.output_name not in outputs:
+        try:
+            info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
+        except ArtifactError as error:
+            raise ArtifactError(f"{path}: {error}") from None
+        problems = info.graph_problems(session.get_inputs(), session.get_outputs())
+        if problems:
+            raise ArtifactError(f"{path} does not match its seqadd metadata: {problems[0]}")
+        engine = cls(session, info, path)
+        engine._probe()
+        return engine
+
+    def _probe(self) -> None:
+        """Run one query and check the shape of what comes out. The declared shapes above
+        can disagree with what the graph computes (ONNX Runtime merges them leniently), and
+        an answer one character short would be read as a wrong number, not an error."""
+        spec = self.info.spec
+        expected = (1, spec.answer_length, len(spec.vocabulary))
+        try:
+            shape = self.probabilities(np.zeros((1, spec.query_length), np.int32)).shape
+        except Exception as error:  # ORT raises its own types for a graph it cannot run
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ArtifactError(f"{self.path} does not run on one query: {first_line}") from None
+        if shape != expected:
             raise ArtifactError(
-                f"{path}: its graph does not have the input {info.input_name!r} and output "
-                f"{info.output_name!r} that its metadata names"
+                f"{self.path} does not match its seqadd metadata: one query gives an output "
+                f"of shape {list(shape)}, the metadata says {list(expected)}"
             )
-        return cls(session, info, path)
 
     def probabilities(self, query_ids: np.ndarray) -> np.ndarray:
         """Per-character probabilities (N, answer_length, vocabulary) for token ids (N, L)."""

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def reason_of(error: BaseException) -> str:
+    """The plain reason of an OS error ("No space left on device"), for one-line messages."""
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
 class SeqaddError(Exception):
     """Something seqadd cannot do; the message says what and why, in one line."""
 
@@ -13,3 +18,24 @@ class ModelError(SeqaddError, ValueError):
 
 class QueryError(SeqaddError, ValueError):
     """A query that is not "a+b" with operands the model can add."""
+
+
+class InputError(SeqaddError):
+    """The queries cannot be read (a closed or failing input)."""
+
+
+class OutputError(SeqaddError):
+    """The answers cannot be written (a read-only or full file system, a closed output)."""
+
+
+class Interrupted(BaseException):
+    """A signal asked the process to stop. A BaseException, like KeyboardInterrupt, so that
+    ``except Exception`` in library code does not swallow it; cleanup runs on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum

@@ -6,13 +6,14 @@ exactly what users run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
 from seqadd_runtime.adder import Adder, Answers
+from seqadd_runtime.errors import InputError, OutputError, reason_of
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import LineBatch, explain
 from seqadd_runtime.reader import line_batches
@@ -32,6 +33,8 @@ def answer_stream(
     output_format: OutputFormat = OutputFormat.text,
     on_invalid: Callable[[int, str], None] | None = None,
     on_batch: Callable[[LineBatch, Answers, int], None] | None = None,
+    source_name: str = "the input",
+    sink_name: str = "the output",
 ) -> StreamSummary:
     """Answer every line of ``source`` into ``sink``, in order, a batch at a time.
 
@@ -39,7 +42,7 @@ def answer_stream(
     lines_so_far)`` sees each batch after it is written (for --verify and progress).
     """
     summary = StreamSummary()
-    for batch, answers in adder.answer_batches(line_batches(source, batch_size)):
+    for batch, answers in adder.answer_batches(_read(source, batch_size, source_name)):
         errors: dict[int, str] = {}
         if not answers.parsed.valid.all():
             for index in np.flatnonzero(~answers.parsed.valid).tolist():
@@ -47,8 +50,21 @@ def answer_stream(
                 if on_invalid:
                     on_invalid(batch.first_line_number + index, errors[index])
             summary.invalid += len(errors)
-        sink.write(render(batch, answers, output_format, errors))
+        try:
+            sink.write(render(batch, answers, output_format, errors))
+        except BrokenPipeError:
+            raise  # the reader has gone: the caller stops quietly, as Unix tools do
+        except (OSError, ValueError) as error:  # ValueError: a closed file
+            raise OutputError(f"cannot write {sink_name}: {reason_of(error)}") from None
         summary.lines += len(batch)
         if on_batch:
             on_batch(batch, answers, summary.lines)
     return summary
+
+
+def _read(source: BinaryIO, batch_size: int, name: str) -> Iterator[LineBatch]:
+    """line_batches, with a failing read reported as InputError naming the input."""
+    try:
+        yield from line_batches(source, batch_size)
+    except (OSError, ValueError) as error:  # ValueError: a closed file
+        raise InputError(f"cannot read {name}: {reason_of(error)}") from None

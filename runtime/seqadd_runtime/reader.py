@@ -10,6 +10,8 @@ import numpy as np
 from seqadd_runtime.parse import MAX_LINE_BYTES, LineBatch
 
 READ_BYTES = 1 << 20
+#: The UTF-8 byte-order mark some editors (Windows Notepad) write at the start of a file.
+BOM = b"\xef\xbb\xbf"
 
 
 def line_batches(
@@ -18,17 +20,21 @@ def line_batches(
     """Yield the stream's lines in batches of at most ``batch_lines``, in order.
 
     Lines end at "\\n" (a "\\r" before it stays on the line and is read as white space); a last
-    line without a final newline is still a line. Newlines are found with numpy, a chunk at a
+    line without a final newline is still a line, and a byte-order mark at the very start of
+    the stream is not part of line 1. Newlines are found with numpy, a chunk at a
     time; only the unfinished last line of a chunk is carried over to the next one, and of a
     line longer than MAX_LINE_BYTES only its first MAX_LINE_BYTES + 1 bytes are kept.
     """
     line_number = 1
     carry = b""
     skipping = False  # inside a line already cut at MAX_LINE_BYTES + 1 bytes
+    first = True
     while True:
         chunk = stream.read(read_bytes)
         if not chunk:
             break
+        if first:
+            chunk, first = chunk.removeprefix(BOM), False
         if skipping:
             end = chunk.find(b"\n")
             if end < 0:

@@ -1,4 +1,4 @@
-"""The plot of `seqadd-bench --plot`: throughput against batch size, with the machine's limit.
+"""The plot of a `seqadd-bench` JSON report: throughput against batch size, with the limit.
 
 Kept out of the runtime package, which imports nothing beyond numpy, onnxruntime and typer.
 Usage: python -m seqadd_train.bench_plot bench.json bench.png

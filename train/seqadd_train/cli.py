@@ -1,108 +1,166 @@
-"""`seqadd-train`: generate the data, train the addition LSTM, write the model and its reports."""
+"""`seqadd-train`: generate the data, train the addition LSTM, write the model and its reports.
+
+Every default comes from :class:`TrainConfig`; this module only says how each setting is
+spelled on the command line.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
+from seqadd_runtime.cli_support import fail_with
 
-from seqadd_train.config import Schedule, TrainConfig
+from seqadd_train.config import Schedule, TrainConfig, default_validation_size
 from seqadd_train.data import DEFAULT_TRAINING_SIZE, Sampler
 from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
+PROG = "seqadd-train"
+DEFAULTS = TrainConfig()
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
+fail = fail_with(PROG)
 
 
-def fail(message: str) -> None:
-    typer.echo(f"seqadd-train: {message}", err=True)
-    raise typer.Exit(2)
+def given_options(context: typer.Context) -> list[str]:
+    """The options the user typed (not left at their defaults), as --flags."""
+    return [
+        "--" + name.replace("_", "-")
+        for name in context.params
+        if name != "resume" and context.get_parameter_source(name).name != "DEFAULT"
+    ]
+
+
+def resume_config(out: Path, name: str, context: typer.Context) -> TrainConfig:
+    """The saved settings of an interrupted run; other flags would be silently ignored, so
+    they are refused instead."""
+    extra = [flag for flag in given_options(context) if flag not in ("--name", "--out", "--digits")]
+    if extra:
+        fail(
+            f"--resume continues with the checkpoint's own settings; drop {', '.join(extra)} "
+            "(or delete the checkpoint to start a new run)"
+        )
+    config_path = out / name / "checkpoint" / "config.json"
+    if not config_path.is_file():
+        fail(f"nothing to resume: no checkpoint at {config_path.parent}")
+    config = TrainConfig.load(config_path)
+    typer.echo(f"Resuming {config.name} with its saved settings: {config.command()}")
+    return config
 
 
 @app.command(
     help=(
         "Generate addition problems, train the encoder-decoder LSTM on them and write "
-        "OUT/NAME/: model.keras, history.json, training_curves.png, metrics.json and "
-        "MODEL_CARD.md. A checkpoint is saved after every epoch; an interrupted run continues "
-        "with --resume."
+        "OUT/NAME/: model.keras, config.json, held_out.npz, history.json, "
+        "training_curves.png, metrics.json and MODEL_CARD.md. A checkpoint is saved after "
+        "every epoch; an interrupted run continues with --resume. Exit status: 0 trained, "
+        "2 bad settings or files, 130 interrupted."
     )
 )
 def train(
-    digits: int = typer.Option(3, min=1, max=7, help="Largest number of digits of an operand."),
-    training_size: int | None = typer.Option(
-        None,
-        min=1,
-        help="Training problems. Default by digits, as in the Keras example: "
-        "2 -> 5,000; 3 -> 50,000; 4 -> 400,000; 5 -> 550,000.",
+    context: typer.Context,
+    digits: Annotated[
+        int, typer.Option(min=1, max=7, help="Largest number of digits of an operand.")
+    ] = DEFAULTS.digits,
+    training_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Training problems. Default by digits, as in the Keras example: "
+            + ", ".join(f"{d} -> {n:,}" for d, n in DEFAULT_TRAINING_SIZE.items())
+            + ".",
+        ),
+    ] = None,
+    validation_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="Validation pairs, unseen in training. Default: 10% of training."),
+    ] = None,
+    test_size: Annotated[
+        int, typer.Option(min=1, help="Held-out test pairs, never seen in training or validation.")
+    ] = DEFAULTS.test_size,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = (
+        DEFAULTS.epochs
     ),
-    validation_size: int | None = typer.Option(
-        None, min=1, help="Validation pairs, unseen in training. Default: 10% of training size."
+    batch_size: Annotated[int, typer.Option(min=1, help="Problems per gradient step.")] = (
+        DEFAULTS.batch_size
     ),
-    test_size: int = typer.Option(
-        10_000, min=1, help="Held-out test pairs, never seen in training or validation."
+    learning_rate: Annotated[
+        float, typer.Option(min=0.0, help="Adam's (initial) learning rate.")
+    ] = DEFAULTS.learning_rate,
+    schedule: Annotated[
+        Schedule,
+        typer.Option(help="Learning rate over the run: constant, or cosine decay to 1% of it."),
+    ] = DEFAULTS.schedule,
+    sampler: Annotated[
+        Sampler,
+        typer.Option(
+            help="How training problems are drawn: 'user' (independent draws, both orders, "
+            "repeats allowed) or 'seed' (the Keras example: each unordered pair once)."
+        ),
+    ] = DEFAULTS.sampler,
+    reverse: Annotated[
+        bool, typer.Option(help="Reverse the query characters, as the example does.")
+    ] = DEFAULTS.reverse,
+    hidden_size: Annotated[int, typer.Option(min=1, help="Units in each LSTM.")] = (
+        DEFAULTS.hidden_size
     ),
-    epochs: int = typer.Option(30, min=1, help="Passes over the training set."),
-    batch_size: int = typer.Option(32, min=1, help="Problems per gradient step."),
-    learning_rate: float = typer.Option(0.001, min=0.0, help="Adam's (initial) learning rate."),
-    schedule: Schedule = typer.Option(
-        Schedule.constant,
-        help="Learning rate over the run: constant, or cosine decay to 1% of it at the end.",
+    decoder_layers: Annotated[int, typer.Option(min=1, help="Stacked decoder LSTMs.")] = (
+        DEFAULTS.decoder_layers
     ),
-    sampler: Sampler = typer.Option(
-        Sampler.user,
-        help="How training problems are drawn: 'user' (independent draws, both orders, "
-        "repeats allowed) or 'seed' (the Keras example: each unordered pair once).",
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same data and splits.")
+    ] = DEFAULTS.seed,
+    name: Annotated[
+        str | None, typer.Option(help="Model name. Default: addition-<digits>d.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder that receives the model folder.")] = Path(
+        DEFAULTS.out
     ),
-    reverse: bool = typer.Option(True, help="Reverse the query characters, as the example does."),
-    hidden_size: int = typer.Option(128, min=1, help="Units in each LSTM."),
-    decoder_layers: int = typer.Option(1, min=1, help="Stacked decoder LSTMs."),
-    seed: int = typer.Option(
-        1337, help="Random seed: the same seed gives the same data and splits."
-    ),
-    name: str | None = typer.Option(None, help="Model name. Default: addition-<digits>d."),
-    out: Path = typer.Option(Path("artifacts"), help="Folder that receives the model folder."),
-    keep_best: bool = typer.Option(
-        True, help="Keep the weights of the epoch with the best validation exact-match accuracy."
-    ),
-    target_exact: float | None = typer.Option(
-        None, min=0.0, max=1.0, help="Stop early once validation exact-match accuracy reaches this."
-    ),
-    eval_samples: int = typer.Option(
-        50_000, min=1, help="Queries drawn the way users send them, for the final evaluation."
-    ),
-    eval_per_length: int = typer.Option(
-        2_000, min=1, help="Queries per combination of operand lengths in the final evaluation."
-    ),
-    stress_share: float = typer.Option(
-        0.0,
-        min=0.0,
-        max=10.0,
-        help="Add this share of the training size from the stress families (carries, nines, "
-        "powers of ten...); 0 trains on the sampler's draws alone.",
-    ),
-    init_from: Path | None = typer.Option(
-        None, help="Start from the weights of this model folder (fine-tuning) instead of random."
-    ),
-    resume: bool = typer.Option(
-        False, help="Continue the interrupted run in OUT/NAME from its last checkpoint."
-    ),
+    keep_best: Annotated[
+        bool,
+        typer.Option(help="Keep the weights of the epoch with the best validation exact match."),
+    ] = DEFAULTS.keep_best,
+    target_exact: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Stop once validation exact match reaches this."),
+    ] = DEFAULTS.target_exact,
+    eval_samples: Annotated[
+        int, typer.Option(min=1, help="Queries per family in the final evaluation.")
+    ] = DEFAULTS.eval_samples,
+    eval_per_length: Annotated[
+        int, typer.Option(min=1, help="Queries per pair of operand lengths in the evaluation.")
+    ] = DEFAULTS.eval_per_length,
+    stress_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=10.0,
+            help="Add this share of the training size from the stress families (carries, "
+            "nines, powers of ten...); 0 trains on the sampler's draws alone.",
+        ),
+    ] = DEFAULTS.stress_share,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from the weights of this model folder (fine-tuning)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the interrupted run in OUT/NAME from its checkpoint.")
+    ] = False,
 ) -> None:
     name = name or f"addition-{digits}d"
     if resume:
-        config_path = out / name / "checkpoint" / "config.json"
-        if not config_path.is_file():
-            fail(f"nothing to resume: no checkpoint at {config_path.parent}")
-        config = TrainConfig.load(config_path)
-        typer.echo(f"Resuming {config.name} with its saved settings: {config.command()}")
+        config = resume_config(out, name, context)
     else:
         if training_size is None:
             if digits not in DEFAULT_TRAINING_SIZE:
                 fail(f"no default training size for {digits} digits; pass --training-size")
             training_size = DEFAULT_TRAINING_SIZE[digits]
+        if init_from is not None and not (init_from / "model.keras").is_file():
+            fail(f"--init-from {init_from}: no model.keras there")
         config = TrainConfig(
             digits=digits,
             training_size=training_size,
-            validation_size=validation_size or max(1, training_size // 10),
+            validation_size=validation_size or default_validation_size(training_size),
             test_size=test_size,
             epochs=epochs,
             batch_size=batch_size,
@@ -127,19 +185,13 @@ def train(
                 f"{config.checkpoint_dir} holds an interrupted run: continue it with --resume, "
                 "or delete that folder to start again"
             )
-    require_train_extra("seqadd-train")
+    require_train_extra(PROG)
     import_tensorflow_quietly()
     from seqadd_train.trainer import run_training  # imports TensorFlow: only after the check
 
     try:
         run_training(config)
-    except ValueError as error:  # bad combinations of settings found while drawing data
+    except ValueError as error:  # settings for which the data cannot be drawn
         fail(str(error))
-
-
-def main() -> None:
-    app(prog_name="seqadd-train")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    except OSError as error:  # an artifacts folder that cannot be written, a full disk
+        fail(f"cannot write {error.filename or config.model_dir}: {error.strerror or error}")

@@ -17,6 +17,11 @@ from seqadd_train.data import Sampler
 FILE_NAME = "config.json"
 
 
+def default_validation_size(training_size: int) -> int:
+    """Validation pairs when none are asked for: 10% of the training size."""
+    return max(1, training_size // 10)
+
+
 class Schedule(StrEnum):
     constant = "constant"
     cosine = "cosine"
@@ -92,7 +97,9 @@ class TrainConfig:
         for field in fields(self):
             value = getattr(self, field.name)
             flag = "--" + field.name.replace("_", "-")
-            if field.name == "validation_size" and value == self.training_size // 10:
+            if field.name == "validation_size" and value == default_validation_size(
+                self.training_size
+            ):
                 continue  # the default follows the training size
             if isinstance(value, bool):
                 if value != defaults[field.name]:

@@ -9,13 +9,12 @@ is imported only then.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.cli_support import fail_with, run
+from seqadd_runtime.cli_support import fail_with
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import (
     Evaluation,
@@ -133,7 +132,3 @@ def report_bars(result: Evaluation, min_exact: float) -> None:
         )
     if missed:
         raise typer.Exit(EXIT_BAR_MISSED)
-
-
-def main() -> None:
-    sys.exit(run(app, PROG))

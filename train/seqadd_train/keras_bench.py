@@ -1,4 +1,4 @@
-"""Keras `predict` on `seqadd-run`'s path, for `seqadd-bench --compare-keras`.
+"""Keras `predict` on `seqadd-run`'s path: `python -m seqadd_train.keras_bench --model-dir DIR`.
 
 Runs in its own process (the runtime never imports the training stack): a Keras model stands
 in for ONNX Runtime inside the same Adder and stream, so the comparison differs only in the

@@ -46,6 +46,20 @@ def compile_model(
     )
 
 
+def save_portable(model: keras.Model, path: str | os.PathLike) -> None:
+    """Save a model that plain Keras can load, without this package.
+
+    Keras stores the compile configuration in the file, and our exact-match metric would
+    then be needed to load it ("Could not locate function 'seqadd>exact_match'"). The model
+    is recompiled with built-ins only (loss, Adam, per-character accuracy) just before it is
+    saved; the weights are what matter, and fine-tuning (--init-from) takes only those.
+    """
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)  # saved with its slots, so loading is silent
+    model.compile(loss="categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    model.save(path)
+
+
 def load_trained_model(path: str | os.PathLike) -> keras.Model:
     """Load a model.keras written by seqadd-train (its metric is registered by this module)."""
     return keras.models.load_model(path, custom_objects={"exact_match": exact_match})

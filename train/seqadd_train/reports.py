@@ -92,12 +92,14 @@ def _recipe(config: TrainConfig, training: dict) -> list[str]:
         f"({'cosine decay to 1%' if config.schedule == 'cosine' else 'constant'}), batch "
         f"{config.batch_size}, {training['epochs_run']} epochs, seed {config.seed}.",
     ]
-    if config.init_from:
+    recipe = training.get("recipe", [config.command()])
+    if len(recipe) > 1:
         lines.append(
-            f"- Started from the weights of `{config.init_from}`, itself trained with "
-            f"`{training.get('base_command', 'unknown')}`, on the same splits (same seed and "
-            "sizes), so the held-out pairs were never trained on in either run."
+            f"- Fine-tuned: started from the weights of `{config.init_from}`. Every run of the "
+            "recipe used the same seed and split sizes, so the held-out pairs were never "
+            "trained on in any of them. The runs, first to last:"
         )
+        lines += [f"  {index}. `{command}`" for index, command in enumerate(recipe, 1)]
     return lines
 
 

@@ -9,6 +9,7 @@ continues from there; the checkpoint folder is removed once the artifacts are wr
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import sys
@@ -30,7 +31,7 @@ from seqadd_train.data import (
     with_stress_mix,
 )
 from seqadd_train.keras_predict import predictor
-from seqadd_train.model import build_model, compile_model, load_trained_model
+from seqadd_train.model import build_model, compile_model, load_trained_model, save_portable
 from seqadd_train.reports import write_reports
 
 MONITOR = "val_exact_match"
@@ -54,6 +55,15 @@ def read_history(path: Path) -> list[dict]:
         {"epoch": epoch + 1} | {key: float(value) for key, value in row.items() if key != "epoch"}
         for epoch, row in sorted(rows.items())
     ]
+
+
+def base_recipe(folder: Path) -> list[str]:
+    """The commands that trained the model in ``folder``, first to last."""
+    try:
+        training = json.loads((folder / "metrics.json").read_text())["training"]
+        return list(training["recipe"])
+    except (OSError, ValueError, KeyError):  # a folder from before recipes were recorded
+        return [TrainConfig.load_from_folder(folder).command()]
 
 
 def run_training(config: TrainConfig) -> None:
@@ -86,9 +96,9 @@ def run_training(config: TrainConfig) -> None:
     )
 
     model = build_model(spec, config.hidden_size, config.decoder_layers)
-    base_command = None
+    recipe = [config.command()]
     if config.init_from:
-        base_command = TrainConfig.load_from_folder(Path(config.init_from)).command()
+        recipe = base_recipe(Path(config.init_from)) + recipe
         start = load_trained_model(Path(config.init_from) / "model.keras")
         model.set_weights(start.get_weights())
         print(f"Starting from the weights of {config.init_from}.")
@@ -162,10 +172,9 @@ def run_training(config: TrainConfig) -> None:
         "parameters": int(model.count_params()),
         "seconds_this_session": round(time.monotonic() - started, 1),
     }
-    if base_command:
-        training["base_command"] = base_command
+    training["recipe"] = recipe
     model_dir = config.model_dir
-    model.save(model_dir / "model.keras")
+    save_portable(model, model_dir / "model.keras")
     config.save(model_dir / FILE_NAME)
     training["held_out_sha256"] = held_out.save(model_dir, splits.test.a, splits.test.b)
     write_reports(model_dir, config, history, evaluation, training)

@@ -1,0 +1,63 @@
+"""The console scripts' entry points: stop handling first, then the heavy imports.
+
+A signal that arrives while numpy, ONNX Runtime or TensorFlow are still loading gets the same
+one line and exit status as one that arrives mid-run, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from seqadd_runtime import signals
+from seqadd_runtime.errors import Interrupted
+
+
+def hold_closed_standard_streams() -> None:
+    """Point a closed stdin, stdout or stderr at /dev/null.
+
+    Otherwise the next file opened would take its number, and a message meant for stderr
+    could land in the output file. Python has already set the matching ``sys`` stream to
+    None, which is how the commands still tell that it was closed.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
+
+
+def _main(module: str, prog: str) -> None:
+    hold_closed_standard_streams()
+    signals.install()
+    try:
+        from seqadd_runtime.cli_support import run
+
+        status = run(importlib.import_module(module).app, prog)
+    except Interrupted as stop:  # during the imports, before run() was listening
+        from seqadd_runtime.cli_support import say
+
+        say(prog, "interrupted")
+        status = stop.exit_status
+    sys.exit(status)
+
+
+def seqadd_run() -> None:
+    _main("seqadd_runtime.cli", "seqadd-run")
+
+
+def seqadd_bench() -> None:
+    _main("seqadd_runtime.bench", "seqadd-bench")
+
+
+def seqadd_train() -> None:
+    _main("seqadd_train.cli", "seqadd-train")
+
+
+def seqadd_export() -> None:
+    _main("seqadd_export.cli", "seqadd-export")
+
+
+def seqadd_eval() -> None:
+    _main("seqadd_train.eval_cli", "seqadd-eval")

@@ -1,0 +1,406 @@
+"""Failures are part of the interface: each class of fault gives one line and its exit status,
+nothing is left half-written, memory stays bounded, and nothing phones home."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.helper
+import onnx.numpy_helper
+import pytest
+from conftest import ARTIFACTS, BIN, command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from seqadd_runtime import Adder, QueryError, SeqaddError
+from seqadd_runtime.artifact import PREFIX
+
+MODEL = ARTIFACTS / "addition-3d"
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return command("seqadd-run", "--model", str(MODEL), *args, **kwargs)
+
+
+def one_line(result: subprocess.CompletedProcess, prog: str = "seqadd-run") -> str:
+    """The single stderr line of a failed run (and proof there is exactly one)."""
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, result.stderr.decode()
+    assert lines[0].startswith(f"{prog}: ")
+    return lines[0]
+
+
+@contextmanager
+def mounted_tmpfs(path: Path, options: str):
+    path.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+# 1. Output that cannot be written ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target, reason",
+    [
+        ("", "give a file name"),
+        ("{tmp}", "it is a folder"),
+        ("{tmp}/no/such/folder/out.txt", "does not exist"),
+        ("{tmp}/" + "x" * 256, "longer than 255 bytes"),
+        ("/sys/x", ""),
+    ],
+)
+def test_unwritable_output_is_refused_before_any_work(tmp_path: Path, target, reason):
+    target = target.format(tmp=tmp_path)
+    result = run("--output", target, "1+1")
+    assert result.returncode == 2 and result.stdout == b""
+    line = one_line(result)
+    assert f"cannot write {target or repr('')}" in line or "cannot write ''" in line
+    assert reason in line
+    assert not list(tmp_path.glob(".seqadd-*"))
+
+
+def test_a_long_name_the_file_system_accepts_works(tmp_path: Path):
+    target = tmp_path / ("y" * 245)
+    result = run("--output", str(target), "1+1")
+    assert result.returncode == 0 and target.read_bytes() == b"2\n"
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="mounting a read-only file system needs root")
+def test_read_only_file_system(tmp_path: Path):
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
+        result = run("--output", str(folder / "out.txt"), "1+1")
+    assert result.returncode == 2
+    assert "Read-only file system" in one_line(result)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="mounting a small file system needs root")
+def test_a_full_disk_mid_run_keeps_the_previous_file(tmp_path: Path):
+    with mounted_tmpfs(tmp_path / "small", "size=64k") as folder:
+        target = folder / "out.txt"
+        target.write_bytes(b"previous answers\n")
+        queries = tmp_path / "q.txt"
+        queries.write_bytes(b"123+456\n" * 100_000)  # 400 KB of answers: more than fits
+        result = run("--file", str(queries), "--output", str(target))
+        assert result.returncode == 2
+        line = one_line(result)
+        assert f"cannot write {target}: No space left on device" in line
+        assert target.read_bytes() == b"previous answers\n"
+        assert sorted(p.name for p in folder.iterdir()) == ["out.txt"]
+
+
+# 2. Standard streams -------------------------------------------------------------------------
+
+
+def test_closed_stdin_is_one_line():
+    result = subprocess.run(
+        [str(BIN / "seqadd-run"), "--model", str(MODEL), "-f", "-"],
+        stdin=subprocess.DEVNULL, capture_output=True,
+        preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "standard input" in one_line(result)
+
+
+def test_closed_stdout_is_one_line():
+    result = subprocess.run(
+        [str(BIN / "seqadd-run"), "--model", str(MODEL), "1+1"],
+        stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot write standard output" in one_line(result)
+
+
+def test_closed_stderr_still_answers():
+    result = subprocess.run(
+        [str(BIN / "seqadd-run"), "--model", str(MODEL), "1+1", "2+x"],
+        stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2),
+    )  # fmt: skip
+    assert result.stdout == b"2\n\n"
+    assert result.returncode == 1  # one invalid line, though nobody could be told
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_full_stdout_says_write_not_read():
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [str(BIN / "seqadd-run"), "--model", str(MODEL), "1+1"],
+            stdout=full, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot write standard output: No space left on device" in one_line(result)
+
+
+# 3. Usage errors are one line, in every command -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prog, args",
+    [
+        ("seqadd-run", ["--batch-size", "0", "1+1"]),
+        ("seqadd-run", ["--format", "xml", "1+1"]),
+        ("seqadd-run", ["--no-such-option"]),
+        ("seqadd-run", ["--file", "/root/../nonexistent/file"]),
+        ("seqadd-run", ["1+1\n2+2", "3+3"]),
+        ("seqadd-bench", ["--seconds", "0"]),
+        ("seqadd-eval", ["--per-family", "-1"]),
+        ("seqadd-train", ["--digits", "0"]),
+        ("seqadd-train", ["--bogus"]),
+        ("seqadd-export", ["--opset", "99"]),
+        ("seqadd-export", ["--model", "/nonexistent"]),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(prog, args):
+    result = command(prog, *args)
+    assert result.returncode == 2, result.stderr.decode()
+    one_line(result, prog)
+    assert b"Traceback" not in result.stderr and b"Usage:" not in result.stderr
+
+
+def test_train_refuses_settings_a_resume_would_ignore(tmp_path: Path):
+    (tmp_path / "m" / "checkpoint").mkdir(parents=True)
+    result = command(
+        "seqadd-train", "--resume", "--name", "m", "--out", str(tmp_path), "--epochs", "3"
+    )
+    assert result.returncode == 2
+    assert "drop --epochs" in one_line(result, "seqadd-train")
+
+
+def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = command("seqadd-train", "--digits", "1", "--epochs", "1", "--out", str(blocker))
+    assert result.returncode == 2
+    assert "cannot write" in one_line(result, "seqadd-train")
+
+
+# 4. A model that is not what its metadata says --------------------------------------------
+
+
+def tampered(tmp_path: Path, change) -> Path:
+    model = onnx.load(MODEL / "model.onnx")
+    change(model)
+    path = tmp_path / "tampered.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def set_metadata(key: str, value: str):
+    def change(model):
+        for prop in model.metadata_props:
+            if prop.key == PREFIX + key:
+                prop.value = value
+
+    return change
+
+
+def float_input(model):
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+
+
+def short_output(model):
+    """A graph whose answers are one character short: its output sliced to 3 characters,
+    its declared shape left as it was (ONNX Runtime merges the two leniently)."""
+    (last,) = [node for node in model.graph.node if "char_probs" in node.output]
+    last.output[0] = "full_probs"
+    model.graph.initializer.extend(
+        onnx.numpy_helper.from_array(np.array([value], np.int64), name)
+        for name, value in (("slice_start", 0), ("slice_end", 3), ("slice_axis", 1))
+    )
+    model.graph.node.append(
+        onnx.helper.make_node(
+            "Slice", ["full_probs", "slice_start", "slice_end", "slice_axis"], ["char_probs"]
+        )
+    )
+
+
+def set_lengths(digits: int):
+    def change(model):
+        for key, value in (("digits", digits), ("query_length", 2 * digits + 1)):
+            set_metadata(key, str(value))(model)
+        set_metadata("answer_length", str(digits + 1))(model)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (float_input, "OneHot"),  # ONNX Runtime refuses it itself, in one line
+        (set_lengths(5), "has shape ['batch', 7], the metadata says [batch, 11]"),
+        (short_output, "3, 12], the metadata says ["),
+        (set_metadata("architecture", "[1, 2]"), "should be an object, not list"),
+        (set_metadata("digits", '"3"'), "should be an integer, not str"),
+        (set_metadata("vocabulary", json.dumps("0123456789+ abcdefgh")), "inconsistent"),
+    ],
+)
+def test_a_graph_that_contradicts_its_metadata_is_refused_at_load(tmp_path, change, reason):
+    path = tampered(tmp_path, change)
+    result = command("seqadd-run", "--model", str(path), "1+1")
+    assert result.returncode == 2 and result.stdout == b""
+    assert reason in one_line(result)
+
+
+# 6. Memory bounded for any option values ---------------------------------------------------
+
+
+def peak_rss_mb(args: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    """Run a command and return its peak resident memory (from the kernel's accounting)."""
+    script = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+        "print(peak / 1024, r.returncode)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True)
+    peak, status = result.stdout.decode().split()
+    return float(peak), int(status)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [["--threads", "100000"], ["--batch-size", "8192"]])
+def test_peak_memory_is_bounded_with_large_option_values(tmp_path: Path, options):
+    queries = tmp_path / "q.txt"
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 1000, 500_000), rng.integers(0, 1000, 500_000)
+    queries.write_text("".join(f"{x}+{y}\n" for x, y in zip(a.tolist(), b.tolist(), strict=True)))
+    args = [str(BIN / "seqadd-run"), "--model", str(MODEL), "-f", str(queries), *options]
+    peak, status = peak_rss_mb(args)
+    assert status == 0
+    assert peak < 400, f"{peak:.0f} MB with {options}"
+
+
+def test_default_workers_follow_the_cpus_this_process_may_use():
+    script = (
+        "import os\n"
+        "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
+        "from seqadd_runtime import Adder\n"
+        "print(Adder.load('addition-3d').workers, Adder.load('addition-3d', threads=64).workers)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True)
+    assert result.stdout.decode().split() == ["1", "1"]
+
+
+# 7. Output that cannot be misread -----------------------------------------------------------
+
+
+def test_control_characters_are_escaped_in_tsv():
+    result = run("--format", "tsv", "-f", "-", input=b"1+1\x1b[2J\n2\r+2\n\x07\n")
+    rows = result.stdout.decode().split("\n")[:-1]
+    assert rows == [
+        "1+1\\x1b[2J\t\tunexpected character '\\x1b': expected a query like 535+61",
+        "2\\x0d+2\t4\t",
+        "\\x07\t\tunexpected character '\\x07': expected a query like 535+61",
+    ]
+    assert "\x1b" not in result.stderr.decode() and "\x07" not in result.stderr.decode()
+
+
+def test_an_overlong_line_is_reported_for_its_length_even_when_cut_inside_a_character():
+    line = b"1+1" + b" " * 252 + "é".encode() + b"\n"  # the 257th byte is inside "é"
+    result = run("-f", "-", input=line)
+    assert result.returncode == 1
+    assert "line 1: line is longer than 256 bytes" in result.stderr.decode()
+
+
+def test_a_byte_order_mark_at_the_start_is_accepted():
+    result = run("-f", "-", input=b"\xef\xbb\xbf1+1\n\xef\xbb\xbf2+2\n")
+    assert result.stdout == b"2\n\n" and result.returncode == 1  # only the first is a BOM
+
+
+def test_verify_has_its_own_exit_status(tiny_export: Path):
+    result = command("seqadd-run", "--model", str(tiny_export), "--verify", "99+99", "98+97")
+    assert result.returncode == 3
+
+
+# 8. The Python API refuses what it cannot answer ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def adder():
+    return Adder.load(MODEL)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda adder: adder.add([5]), TypeError, "query 0 is int"),
+        (lambda adder: adder.add("1+1"), TypeError, "not one string"),
+        (lambda adder: adder.add(["1+1\n2+2"]), QueryError, "line break"),
+        (lambda adder: adder.add(["1-1"]), QueryError, "negative"),
+        (lambda adder: adder.add_arrays([1.7], [2.9]), TypeError, "integers, not float64"),
+        (lambda adder: adder.add_arrays(["1"], ["2"]), TypeError, "integers"),
+        (lambda adder: adder.add_arrays([1000], [1]), QueryError, "between 0 and 999"),
+    ],
+)
+def test_the_api_refuses_what_it_cannot_answer(adder, call, error, message):
+    with pytest.raises(error, match=message):
+        call(adder)
+
+
+def test_every_deliberate_error_is_a_seqadd_error(tmp_path: Path):
+    with pytest.raises(SeqaddError):
+        Adder.load(tmp_path / "missing.onnx")
+    with pytest.raises(SeqaddError):
+        Adder.load(MODEL).add(["x"])
+
+
+# 9. Nothing phones home, nothing written outside the output -------------------------------
+
+
+def test_nothing_is_written_to_home_and_no_socket_is_opened(tmp_path: Path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = os.environ | {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    args = [str(BIN / "seqadd-run"), "--model", str(MODEL), "1+1"]
+    strace = shutil.which("strace")
+    if strace:
+        trace = tmp_path / "trace"
+        args = [strace, "-f", "-qq", "-e", "trace=socket,connect", "-o", str(trace), *args]
+    result = subprocess.run(args, env=env, capture_output=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == b"2\n"
+    assert list(home.iterdir()) == []
+    if strace:
+        calls = [line for line in trace.read_text().splitlines() if "AF_UNIX" not in line]
+        assert not [line for line in calls if "AF_INET" in line], calls
+
+
+# 10. Whole random files through the command line ------------------------------------------
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.lists(
+        st.one_of(
+            st.from_regex(rb"\A[ \t]?[0-9]{1,4}[ \t]?\+[ \t]?[0-9]{1,4}\r?\Z"),
+            st.binary(max_size=40).map(lambda line: line.replace(b"\n", b"")),
+        ),
+        max_size=60,
+    ).map(lambda lines: b"\n".join(lines)),
+    output_format=st.sampled_from(["text", "tsv", "jsonl"]),
+)
+def test_any_file_gets_one_output_line_per_input_line(tmp_path: Path, content, output_format):
+    path = tmp_path / "random.txt"
+    path.write_bytes(content)
+    result = run("--file", str(path), "--format", output_format, "--batch-size", "7")
+    lines = content.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    expected = len(lines) - (1 if content.endswith(b"\n") or not content else 0)
+    assert result.stdout.count(b"\n") == expected
+    invalid = [line for line in result.stderr.decode().splitlines() if line.startswith("line ")]
+    assert result.returncode == (1 if invalid else 0)
