@@ -10,7 +10,7 @@ RUN_VENV := .venv-run
 PIP_FLAGS := --disable-pip-version-check --quiet
 RUNTIME_SOURCES := $(shell find runtime -name '*.py' -o -name '*.onnx') pyproject.toml constraints.txt
 
-.PHONY: run test lint slim-check constraints clean
+.PHONY: run test lint slim-check arm64-check constraints clean
 
 run: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt --verify
@@ -35,10 +35,15 @@ $(DEV_VENV)/.installed: pyproject.toml constraints.txt
 	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev]"
 	touch $@
 
-# A fresh slim install in a temporary folder, used from outside the repository: proves the
-# runtime needs no TensorFlow and finds its shipped models after a plain `pip install .`.
+# One wheel, installed alone on every CPython 3.10-3.13 found here (pinned, lowest and newest
+# dependencies), used from outside the repository with the runtime's tests: see .ci/slim-check.
 slim-check:
 	bash .ci/slim-check
+
+# The same wheel on arm64 Debian 12 under qemu-user emulation (Cortex-A72 and A76): the
+# answers must match x86_64's. Needs root; see .ci/arm64-check.
+arm64-check:
+	bash .ci/arm64-check
 
 # Pin the exact set installed in the dev environment (after changing pyproject's ranges).
 constraints: $(DEV_VENV)/.installed

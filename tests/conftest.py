@@ -30,6 +30,7 @@ def shipped_model_dirs() -> list[Path]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A 2-digit model trained for one epoch through `seqadd-train`: real files, not a mock."""
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
     out = tmp_path_factory.mktemp("artifacts")
     result = command(
         "seqadd-train",

@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.codec import QuerySpec, decode_values, encode_answers
-from seqadd_runtime.output import OutputFormat, render
-from seqadd_runtime.parse import explain
-from seqadd_runtime.reader import line_batches
+from seqadd_runtime.output import OutputFormat
+from seqadd_runtime.pipeline import answer_stream
 
 
 @pytest.fixture(scope="module")
@@ -73,22 +72,18 @@ printable_garbage = st.lists(
 )
 @given(lines=printable_garbage, output_format=st.sampled_from(list(OutputFormat)))
 def test_garbage_never_crashes_and_never_shifts_output(tiny_export: Path, lines, output_format):
+    """The pipeline seqadd-run uses (answer_stream), on arbitrary text in small batches."""
     adder = Adder.load(tiny_export)
     data = "\n".join(lines).encode("utf-8", errors="surrogateescape")
     out = io.BytesIO()
-    seen = 0
-    for batch in line_batches(io.BytesIO(data), batch_lines=7):
-        answers = adder.answer_lines(batch)
-        errors = {
-            i: explain(batch.line(i), adder.spec.digits)
-            for i in np.flatnonzero(~answers.parsed.valid)
-        }
-        assert all(errors.values()), "every invalid line has a reason"
-        out.write(render(batch, answers, output_format, errors))
-        seen += len(batch)
+    reasons: list[tuple[int, str]] = []
+    summary = answer_stream(
+        adder, io.BytesIO(data), out, 7, output_format, lambda n, why: reasons.append((n, why))
+    )
     # A file's lines: each newline ends one, and text after the last newline is one more.
     expected_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     written = out.getvalue().split(b"\n")[:-1] if data else []
-    assert seen == len(written) == expected_lines
+    assert summary.lines == len(written) == expected_lines
+    assert summary.invalid == len(reasons) and all(why for _, why in reasons)
     if output_format is OutputFormat.jsonl:
         assert [json.loads(row)["line"] for row in written] == list(range(1, expected_lines + 1))

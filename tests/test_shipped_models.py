@@ -121,3 +121,25 @@ def test_shipped_models_are_package_data():
                 assert packaged.resolve() == (ARTIFACTS / name / file_name).resolve()
             else:
                 assert not packaged.exists()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_model_keras_loads_in_plain_keras_without_seqadd(name, tmp_path):
+    """A user who wants to fine-tune or inspect the model needs Keras, not this package."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, keras\n"
+        f"model = keras.models.load_model({str(ARTIFACTS / name / 'model.keras')!r})\n"
+        "assert not [m for m in sys.modules if m.startswith('seqadd')], 'seqadd was imported'\n"
+        "print(model.count_params(), model.input_shape)\n"
+    )
+    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", script], capture_output=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr.decode()[-1500:]
+    parameters, _ = result.stdout.decode().split(" ", 1)
+    assert int(parameters) > 200_000

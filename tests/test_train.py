@@ -61,10 +61,18 @@ def test_command_reproduces_the_config():
     assert "--validation-size" not in text  # follows the training size by default
 
 
-def test_help_explains_every_option():
+def test_help_explains_every_option_with_defaults_from_the_config():
     result = command("seqadd-train", "--help")
     assert result.returncode == 0
     text = result.stdout.decode()
+    flat = " ".join(text.split())
+    defaults = TrainConfig()
+    for flag, value in (("--epochs", defaults.epochs), ("--batch-size", defaults.batch_size),
+                        ("--seed", defaults.seed), ("--test-size", defaults.test_size)):  # fmt: skip
+        assert f"{flag} <int" in flat, flag
+        shown = flat.split(f"{flag} <int", 1)[1].split(" --", 1)[0]
+        assert f"[default: {value}" in shown, (flag, shown)
+    assert "--init-from" in text and "--stress-share" in text
     for option in (
         "--digits", "--training-size", "--epochs", "--batch-size", "--learning-rate", "--seed",
         "--out", "--no-reverse", "--sampler", "--resume", "--keep-best", "--target-exact",

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from seqadd_runtime.choice import Choice
 
 #: Opsets tf2onnx 1.17 can write; ONNX Runtime 1.31 reads all of them.
 SUPPORTED_OPSETS = range(13, 19)
 
 
-class Graph(StrEnum):
+class Graph(Choice):
     """Which ONNX graph to write; see :mod:`seqadd_export.convert`."""
 
     optimized = "optimized"
     direct = "direct"
 
 
-class Quantization(StrEnum):
+class Quantization(Choice):
     int8 = "int8"
 
 

@@ -19,18 +19,17 @@ Two graphs can be written, both behind the same parity gate:
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
 from seqadd_runtime.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from seqadd_runtime.digest import file_sha256
 
 from seqadd_export.choices import Graph
 
 
 def sha256_of(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def direct_forward(keras_model):

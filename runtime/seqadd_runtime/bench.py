@@ -309,8 +309,7 @@ def bench(
 ) -> None:
     settings = {
         "batches": [int(b) for b in batch_sizes.split(",") if b.strip()],
-        "threads": [int(t) for t in threads.split(",") if t.strip()]
-        or sorted({1, usable_cpus()}),
+        "threads": [int(t) for t in threads.split(",") if t.strip()] or sorted({1, usable_cpus()}),
         "seconds": seconds,
         "stream_lines": stream_lines,
         "rates": {},  # matrix-multiply rate by hidden size, measured once per run

@@ -16,10 +16,12 @@ import typer
 
 from seqadd_runtime.errors import Interrupted
 
-try:  # typer 0.2x carries its own copy of click, with this base for its errors
+# typer 0.26 and later carry their own copy of click; the base of its errors is public from
+# 0.29 on (TyperException), and sits in the copy of click before that.
+try:
     from typer import TyperException as CommandLineError
-except ImportError:  # older typer runs on click itself
-    from click import ClickException as CommandLineError
+except ImportError:
+    from typer._click.exceptions import ClickException as CommandLineError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -56,13 +56,6 @@ class QuerySpec:
     def max_operand(self) -> int:
         return 10**self.digits - 1
 
-    def char_ids(self) -> np.ndarray:
-        """Map from a byte value to its token id (255 where the byte is not in the vocabulary)."""
-        table = np.full(256, 255, dtype=np.uint8)
-        for index, char in enumerate(self.vocabulary):
-            table[ord(char)] = index
-        return table
-
     def id_chars(self) -> np.ndarray:
         """Map from a token id to its byte value."""
         return np.frombuffer(self.vocabulary.encode("ascii"), dtype=np.uint8)

@@ -8,18 +8,18 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from seqadd_runtime.adder import Answers
+from seqadd_runtime.choice import Choice
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.parse import LineBatch
 
 
-class OutputFormat(StrEnum):
+class OutputFormat(Choice):
     text = "text"
     tsv = "tsv"
     jsonl = "jsonl"

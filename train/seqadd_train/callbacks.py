@@ -45,17 +45,15 @@ class ShowValidationQuestions(keras.callbacks.Callback):
 
 
 class StopAtTarget(keras.callbacks.Callback):
-    """Stop training once a monitored metric reaches a target, and remember when it did."""
+    """Stop training once a monitored metric reaches a target."""
 
     def __init__(self, monitor: str, target: float) -> None:
         super().__init__()
         self.monitor = monitor
         self.target = target
-        self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is not None and value >= self.target:
-            self.stopped_epoch = epoch + 1
             print(f"{self.monitor} = {value:.5f} reached the target {self.target}: stopping.")
             self.model.stop_training = True

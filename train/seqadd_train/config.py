@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict, dataclass, fields
-from enum import StrEnum
 from pathlib import Path
 
+from seqadd_runtime.choice import Choice
 from seqadd_runtime.errors import ModelError
 
 from seqadd_train.data import Sampler
@@ -22,7 +22,7 @@ def default_validation_size(training_size: int) -> int:
     return max(1, training_size // 10)
 
 
-class Schedule(StrEnum):
+class Schedule(Choice):
     constant = "constant"
     cosine = "cosine"
 
@@ -112,4 +112,4 @@ class TrainConfig:
 
 
 def _plain(value: object) -> object:
-    return value.value if isinstance(value, StrEnum) else value
+    return value.value if isinstance(value, Choice) else value

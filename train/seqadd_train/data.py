@@ -20,10 +20,10 @@ does not contain (nor each other), so they measure generalization to unseen pair
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 from seqadd_runtime import families
+from seqadd_runtime.choice import Choice
 from seqadd_runtime.codec import QuerySpec, digit_count, encode_answers, encode_queries, one_hot
 from seqadd_runtime.families import user_queries
 
@@ -31,7 +31,7 @@ from seqadd_runtime.families import user_queries
 DEFAULT_TRAINING_SIZE = {1: 1_000, 2: 5_000, 3: 50_000, 4: 400_000, 5: 550_000}
 
 
-class Sampler(StrEnum):
+class Sampler(Choice):
     user = "user"
     seed = "seed"
 
