@@ -49,7 +49,7 @@ arm64-check:
 constraints: $(DEV_VENV)/.installed
 	{ echo "# Exact versions that CI and the Makefile install (pip install -c constraints.txt ...)."; \
 	  echo "# Verified together on Python 3.11, x86_64, 2 CPU cores. Regenerate with: make constraints"; \
-	  $(DEV_VENV)/bin/pip freeze --exclude-editable | grep -v '^seqadd'; } > constraints.txt
+	  $(DEV_VENV)/bin/pip freeze --exclude-editable | grep -v '^seqadd\|^#'; } > constraints.txt
 
 clean:
 	rm -rf $(DEV_VENV) $(RUN_VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -67,8 +67,13 @@ def test_help_explains_every_option_with_defaults_from_the_config():
     text = result.stdout.decode()
     flat = " ".join(text.split())
     defaults = TrainConfig()
-    for flag, value in (("--epochs", defaults.epochs), ("--batch-size", defaults.batch_size),
-                        ("--seed", defaults.seed), ("--test-size", defaults.test_size)):  # fmt: skip
+    shown_defaults = {
+        "--epochs": defaults.epochs,
+        "--batch-size": defaults.batch_size,
+        "--seed": defaults.seed,
+        "--test-size": defaults.test_size,
+    }
+    for flag, value in shown_defaults.items():
         assert f"{flag} <int" in flat, flag
         shown = flat.split(f"{flag} <int", 1)[1].split(" --", 1)[0]
         assert f"[default: {value}" in shown, (flag, shown)

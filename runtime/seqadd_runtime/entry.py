@@ -61,3 +61,7 @@ def seqadd_export() -> None:
 
 def seqadd_eval() -> None:
     _main("seqadd_train.eval_cli", "seqadd-eval")
+
+
+def seqadd_batch() -> None:
+    _main("seqadd_ray.cli", "seqadd-batch")

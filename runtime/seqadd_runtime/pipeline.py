@@ -35,6 +35,7 @@ def answer_stream(
     on_batch: Callable[[LineBatch, Answers, int], None] | None = None,
     source_name: str = "the input",
     sink_name: str = "the output",
+    first_line_number: int = 1,
 ) -> StreamSummary:
     """Answer every line of ``source`` into ``sink``, in order, a batch at a time.
 
@@ -42,7 +43,8 @@ def answer_stream(
     lines_so_far)`` sees each batch after it is written (for --verify and progress).
     """
     summary = StreamSummary()
-    for batch, answers in adder.answer_batches(_read(source, batch_size, source_name)):
+    batches = _read(source, batch_size, source_name, first_line_number)
+    for batch, answers in adder.answer_batches(batches):
         errors: dict[int, str] = {}
         if not answers.parsed.valid.all():
             for index in np.flatnonzero(~answers.parsed.valid).tolist():
@@ -62,9 +64,9 @@ def answer_stream(
     return summary
 
 
-def _read(source: BinaryIO, batch_size: int, name: str) -> Iterator[LineBatch]:
+def _read(source: BinaryIO, batch_size: int, name: str, first: int) -> Iterator[LineBatch]:
     """line_batches, with a failing read reported as InputError naming the input."""
     try:
-        yield from line_batches(source, batch_size)
+        yield from line_batches(source, batch_size, first_line_number=first)
     except (OSError, ValueError) as error:  # ValueError: a closed file
         raise InputError(f"cannot read {name}: {reason_of(error)}") from None

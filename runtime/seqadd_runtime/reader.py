@@ -15,20 +15,24 @@ BOM = b"\xef\xbb\xbf"
 
 
 def line_batches(
-    stream: BinaryIO, batch_lines: int, read_bytes: int = READ_BYTES
+    stream: BinaryIO,
+    batch_lines: int,
+    read_bytes: int = READ_BYTES,
+    first_line_number: int = 1,
 ) -> Iterator[LineBatch]:
     """Yield the stream's lines in batches of at most ``batch_lines``, in order.
 
     Lines end at "\\n" (a "\\r" before it stays on the line and is read as white space); a last
     line without a final newline is still a line, and a byte-order mark at the very start of
-    the stream is not part of line 1. Newlines are found with numpy, a chunk at a
-    time; only the unfinished last line of a chunk is carried over to the next one, and of a
-    line longer than MAX_LINE_BYTES only its first MAX_LINE_BYTES + 1 bytes are kept.
+    the stream is not part of line 1. ``first_line_number`` numbers a stream that is a later
+    part of a file (where a byte-order mark would be data). Newlines are found with numpy, a
+    chunk at a time; only the unfinished last line of a chunk is carried over to the next one,
+    and of a line longer than MAX_LINE_BYTES only its first MAX_LINE_BYTES + 1 bytes are kept.
     """
-    line_number = 1
+    line_number = first_line_number
     carry = b""
     skipping = False  # inside a line already cut at MAX_LINE_BYTES + 1 bytes
-    first = True
+    first = first_line_number == 1
     while True:
         chunk = stream.read(read_bytes)
         if not chunk:
