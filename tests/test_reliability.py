@@ -283,7 +283,7 @@ def test_peak_memory_is_bounded_with_large_option_values(tmp_path: Path, options
     args = [str(BIN / "seqadd-run"), "--model", str(MODEL), "-f", str(queries), *options]
     peak, status = peak_rss_mb(args)
     assert status == 0
-    assert peak < 400, f"{peak:.0f} MB with {options}"
+    assert peak < 250, f"{peak:.0f} MB with {options}"
 
 
 def test_default_workers_follow_the_cpus_this_process_may_use():

@@ -25,8 +25,7 @@ from seqadd_runtime.pipeline import answer_stream
 PROG = "seqadd-run"
 #: Lines per model call, chosen by measurement (see the README's performance section).
 DEFAULT_BATCH_SIZE = 512
-#: The largest batch: with the workers' batches in flight, peak memory stays under about
-#: 300 MB (measured in the README's notes); larger batches are no faster.
+#: The largest batch: larger ones are no faster, and each batch in flight holds its lines.
 MAX_BATCH_SIZE = 8192
 #: Exit statuses, as the README's table lists them.
 EXIT_OK, EXIT_INVALID_LINES, EXIT_USAGE, EXIT_WRONG_ANSWERS = 0, 1, 2, 3
@@ -173,8 +172,9 @@ def run(
         DEFAULT_BATCH_SIZE,
         min=1,
         max=MAX_BATCH_SIZE,
-        help="Lines per model call. Each batch in flight holds about 1 KB per line (its "
-        "lines, operands and the model's activations); one per worker plus one are in flight.",
+        help="Lines read, parsed and written together. One batch per worker plus one are in "
+        "flight, about 2 KB per line each; the model itself runs on at most 1,024 lines at "
+        "a time, so memory stays bounded whatever the batch.",
     ),
     threads: int | None = typer.Option(
         None,

@@ -70,6 +70,18 @@ class Evaluation:
     def worst(self, rows: list[Row] | None = None) -> Row:
         return min(rows if rows is not None else self.rows, key=lambda row: row.exact_match)
 
+    @classmethod
+    def from_json(cls, data: dict) -> Evaluation:
+        def rows(table: dict) -> list[Row]:
+            return [
+                Row(name, row["description"], row["queries"], row["wrong"], row["examples"])
+                for name, row in table.items()
+            ]
+
+        return cls(
+            data["model"], data["digits"], rows(data["rows"]), rows(data["users_by_lengths"])
+        )
+
     def to_json(self) -> dict:
         return {
             "model": self.model,

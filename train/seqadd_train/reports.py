@@ -60,7 +60,9 @@ def plot_curves(history: list[dict], path: Path, title: str) -> None:
     ):
         errors = [max(1.0 - row[key], floor) for row in history]
         error_axis.plot(epochs, errors, marker=".", label=label)
-    error_axis.set(title="Exact-match error (1 - exact match)", xlabel="epoch", yscale="log")
+    error_axis.set(
+        title="Exact-match error, 1 - exact match (0 drawn at 1e-6)", xlabel="epoch", yscale="log"
+    )
     for axis in (loss_axis, error_axis):
         axis.grid(alpha=0.3, which="both")
         axis.legend()
@@ -146,9 +148,26 @@ def model_card(
         "",
         "## Reproduce",
         "",
+        "Run the recipe's commands in order: the first trains from scratch, each later one "
+        "starts from the model the one before wrote. The exported files are evaluated the "
+        f"same way by `seqadd-eval {config.name}` (add `--int8` for the int8 file).",
+        "",
         "```",
-        config.command(),
+        *training.get("recipe", [config.command()]),
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def rewrite_card(model_dir: Path) -> None:
+    """MODEL_CARD.md and the curves again from what the folder holds (after a change to this
+    module), without training again."""
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    history = json.loads((model_dir / "history.json").read_text())
+    config = TrainConfig.from_json(metrics["config"])
+    evaluation = Evaluation.from_json(metrics["evaluation"])
+    plot_curves(history, model_dir / "training_curves.png", config.name)
+    (model_dir / "MODEL_CARD.md").write_text(
+        model_card(config, history, evaluation, metrics["training"])
+    )
