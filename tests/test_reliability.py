@@ -179,6 +179,7 @@ def test_train_refuses_settings_a_resume_would_ignore(tmp_path: Path):
 
 
 def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path):
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     result = command("seqadd-train", "--digits", "1", "--epochs", "1", "--out", str(blocker))

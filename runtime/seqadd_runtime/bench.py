@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import typer
 
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.cpus import usable_cpus
+from seqadd_runtime.families import user_queries
 from seqadd_runtime.models import DEFAULT_MODEL
 from seqadd_runtime.pipeline import answer_stream
 from seqadd_runtime.roofline import (
@@ -37,15 +39,43 @@ from seqadd_runtime.versions import package_versions
 
 DEFAULT_BATCHES = "1,16,128,512,1024,2048,4096,8192"
 
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What one `seqadd-bench` run measures."""
+
+    batches: list[int]
+    threads: list[int]
+    seconds: float
+    stream_lines: int
+
+
+@dataclass
+class RateSamples:
+    """The machine's matrix-multiply rate (FLOP/s) at each hidden size, sampled during a run.
+
+    The rate of a small shared machine can change for minutes at a time, so it is sampled
+    before and after each throughput grid, and the limit uses the best sample.
+    """
+
+    samples: dict[int, list[float]] = field(default_factory=dict)
+
+    def sample(self, hidden: int) -> float:
+        rate = matmul_rate(512, hidden)
+        self.samples.setdefault(hidden, []).append(rate)
+        return rate
+
+    def best(self, hidden: int) -> float:
+        return max(self.samples[hidden])
+
+
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
 def make_queries(digits: int, count: int, seed: int = 0) -> bytes:
-    """``count`` query lines drawn as users send them: each operand's length uniform in
-    1..digits, then uniform digits."""
-    rng = np.random.default_rng(seed)
-    operands = rng.integers(0, 10 ** rng.integers(1, digits + 1, size=(2, count)))
-    lines = np.char.add(np.char.add(operands[0].astype("S"), b"+"), operands[1].astype("S"))
+    """``count`` query lines drawn as users send them (:func:`families.user_queries`)."""
+    a, b = user_queries(np.random.default_rng(seed), count, digits)
+    lines = np.char.add(np.char.add(a.astype("S"), b"+"), b.astype("S"))
     return b"\n".join(lines.tolist()) + b"\n"
 
 
@@ -191,34 +221,30 @@ def describe(adder: Adder) -> tuple[int, int]:
     return info.spec.digits, flops
 
 
-def bench_model(name: str, settings: dict) -> dict:
+def bench_model(name: str, settings: BenchSettings, rates: RateSamples) -> dict:
     """Every measurement for one model: throughput grid, latency, cold start, memory, Keras."""
     fp32 = Adder.load(name)
     digits, flops = describe(fp32)
     hidden = int(fp32.info.architecture.get("hidden_size", 128))
     say = lambda text: typer.echo(text, err=True)  # noqa: E731  progress notes on stderr
     say(f"\n== {fp32.info.name}: {digits} digits, {flops:,} operations per query")
-    # The matrix-multiply rate of a small shared machine can change for minutes at a time, so
-    # it is sampled before and after the throughput grid, and the limit is the best sample.
-    samples = settings["rates"].setdefault(hidden, [])
-    samples.append(matmul_rate(512, hidden))
-    say(f"matmul rate {samples[-1] / 1e9:.1f} GFLOP/s")
+    say(f"matmul rate {rates.sample(hidden) / 1e9:.1f} GFLOP/s")
     queries = make_queries(digits, 400_000)
     results = []
     for precision in ("fp32", "int8"):
-        for threads in settings["threads"]:
+        for threads in settings.threads:
             adder = Adder.load(name, int8=precision == "int8", threads=threads)
-            for batch in settings["batches"]:
-                qps = throughput(adder, queries, batch, settings["seconds"])
+            for batch in settings.batches:
+                qps = throughput(adder, queries, batch, settings.seconds)
                 say(f"  {precision} {threads}t batch {batch:>5}: {qps:>9,.0f} q/s")
                 results.append(
                     {"precision": precision, "threads": threads, "batch_size": batch,
                      "queries_per_second": qps}
                 )  # fmt: skip
-    samples.append(matmul_rate(512, hidden))
-    rate = max(samples)
+    last = rates.sample(hidden)
+    rate = rates.best(hidden)
     limit = limit_queries_per_second(rate, flops)
-    say(f"matmul rate {samples[-1] / 1e9:.1f} GFLOP/s; best {rate / 1e9:.1f} -> limit {limit:,.0f}")
+    say(f"matmul rate {last / 1e9:.1f} GFLOP/s; best {rate / 1e9:.1f} -> limit {limit:,.0f}")
     for row in results:
         row["share_of_limit"] = share_of_limit(row["queries_per_second"], limit)
     best = {
@@ -233,7 +259,7 @@ def bench_model(name: str, settings: dict) -> dict:
         "digits": digits,
         "flops_per_query": flops,
         "matmul_flops_per_second": rate,
-        "matmul_samples": list(samples),
+        "matmul_samples": list(rates.samples[hidden]),
         "limit_queries_per_second": limit,
         "throughput": results,
         "best": best,
@@ -244,8 +270,8 @@ def bench_model(name: str, settings: dict) -> dict:
         },
         "cold_start_seconds": cold_start(fp32.engine.path, digits),
     }
-    if settings["stream_lines"]:
-        sizes = sorted({10_000, settings["stream_lines"]})
+    if settings.stream_lines:
+        sizes = sorted({10_000, settings.stream_lines})
         report["memory"] = [peak_memory(fp32.engine.path, digits, n) for n in sizes]
     return report
 
@@ -307,19 +333,16 @@ def bench(
     ),
     json_path: Path = typer.Option(Path("bench.json"), "--json", help="Write the results here."),
 ) -> None:
-    settings = {
-        "batches": [int(b) for b in batch_sizes.split(",") if b.strip()],
-        "threads": [int(t) for t in threads.split(",") if t.strip()] or sorted({1, usable_cpus()}),
-        "seconds": seconds,
-        "stream_lines": stream_lines,
-        "rates": {},  # matrix-multiply rate by hidden size, measured once per run
-    }
-    document = {
-        "machine": machine(),
-        "settings": {k: v for k, v in settings.items() if k != "rates"},
-    }
+    settings = BenchSettings(
+        batches=[int(b) for b in batch_sizes.split(",") if b.strip()],
+        threads=[int(t) for t in threads.split(",") if t.strip()] or sorted({1, usable_cpus()}),
+        seconds=seconds,
+        stream_lines=stream_lines,
+    )
+    rates = RateSamples()
+    document = {"machine": machine(), "settings": asdict(settings)}
     document["models"] = [
-        bench_model(name, settings) for name in model or ["addition-3d", DEFAULT_MODEL]
+        bench_model(name, settings, rates) for name in model or ["addition-3d", DEFAULT_MODEL]
     ]
     json_path.write_text(json.dumps(document, indent=2) + "\n")
     host = document["machine"]
