@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import time
 import warnings
@@ -31,6 +32,10 @@ fail = fail_with(PROG)
 def start_ray(address: str | None) -> None:
     """Connect to ``address``, or start Ray on this machine. Quiet: Ray's own log lines would
     bury the command's one-line messages; its progress bars stay, on a terminal."""
+    # Ray's C++ core logs to stderr at start-up, among others an error-level notice that every
+    # Ray Data actor triggers (its arguments live in the object store); failures still come
+    # back as Python exceptions, reported in one line below.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     import ray
 
     options = {"log_to_driver": False, "logging_level": logging.ERROR, "include_dashboard": False}
