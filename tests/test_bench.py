@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import command
-from seqadd_runtime.bench import first_lines, format_table, make_queries
+from seqadd_runtime.bench import format_table
+from seqadd_runtime.machine import cpu_flags, cpu_name, instruction_sets
 from seqadd_runtime.parse import LineBatch, parse_lines
+from seqadd_runtime.process_measure import first_lines, make_queries
 from seqadd_runtime.roofline import essential_flops, limit_queries_per_second, share_of_limit
+from seqadd_runtime.targets import check_targets
 
 
 def brute_force_flops(digits: int, hidden: int, vocabulary: int, decoder_layers: int) -> int:
@@ -97,11 +100,79 @@ def test_table_states_the_limit_and_each_share():
         "latency_batch1": {"fp32": {"median_us": 120.0, "p99_us": 300.0}},
         "cold_start_seconds": 0.4,
     }
+    report["best_mode"] = "int8"
+    report["peers"] = [
+        {"peer": "ONNX Runtime fp32 (model only)", "batch_size": 512, "queries_per_second": 64_000},
+        {"peer": "OpenVINO bf16 (its default)", "batch_size": 512, "queries_per_second": 100_000,
+         "agreement": 0.9999, "largest_probability_difference": 0.04},
+    ]  # fmt: skip
+    report["memory"] = [{"lines": 10_000_000, "peak_rss_mb": 96.0, "queries_per_second": 8e4}]
+    report["latency_batch1"]["int8"] = {"median_us": 99.0, "p99_us": 150.0}
+    report["targets"] = [target.to_json() for target in check_targets(report)]
     table = format_table(report)
     assert "limit 100,000 queries/s = 158.5 GFLOP/s / 1,585,152 operations per query" in table
     assert "60,000 (60.0%)" in table and "90,000 (90.0%)" in table
-    assert "1.50x fp32" in table
+    assert "int8 / fp32: 1.50x" in table
     assert "median 120 us, p99 300 us" in table
+    assert "OpenVINO bf16 (its default)          batch   512:   100,000 q/s  ours 0.90x" in table
+    assert "answers as ONNX Runtime's: 99.990%" in table
+    verdicts = {target["name"]: target for target in report["targets"]}
+    assert verdicts == {
+        "seqadd-run int8 end to end >= the fastest peer's model alone": {
+            "name": "seqadd-run int8 end to end >= the fastest peer's model alone",
+            "measured": "90,000 vs 100,000 queries/s (OpenVINO bf16 (its default), batch 512) "
+            "= 0.90x",
+            "met": False,
+            "shortfall": "short by 10%",
+        },
+        "fp32 end to end >= 90% of ONNX Runtime's model alone": {
+            "name": "fp32 end to end >= 90% of ONNX Runtime's model alone",
+            "measured": "60,000 vs 64,000 queries/s (batch 512) = 0.94x",
+            "met": True,
+            "shortfall": "",
+        },
+        "peak memory < 100 MB streaming 10,000,000 lines": {
+            "name": "peak memory < 100 MB streaming 10,000,000 lines",
+            "measured": "96 MB",
+            "met": True,
+            "shortfall": "",
+        },
+        "batch-1 latency (int8, Adder.add) median < 100 us": {
+            "name": "batch-1 latency (int8, Adder.add) median < 100 us",
+            "measured": "99 us",
+            "met": True,
+            "shortfall": "",
+        },
+        "cold start < 0.3 s": {
+            "name": "cold start < 0.3 s",
+            "measured": "0.40 s",
+            "met": False,
+            "shortfall": "over by 0.10 s",
+        },
+    }
+    assert "[MISSED, short by 10%] seqadd-run int8 end to end" in table
+    assert "[met] peak memory < 100 MB streaming 10,000,000 lines: 96 MB" in table
+
+
+X86_CPUINFO = """processor\t: 0
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni avx512_bf16 amx_int8
+"""
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes crc32 asimddp i8mm bf16
+"""
+
+
+def test_instruction_sets_are_named_from_cpuinfo_on_x86_and_arm():
+    assert cpu_name(X86_CPUINFO) == "AMD EPYC 9R14"
+    assert instruction_sets(cpu_flags(X86_CPUINFO)) == [
+        "AVX2", "FMA", "AVX-512", "AVX-512 VNNI", "AVX-512 BF16", "AMX-INT8"
+    ]  # fmt: skip
+    assert instruction_sets(cpu_flags(ARM_CPUINFO)) == [
+        "NEON", "NEON dot product", "Arm I8MM", "Arm BF16"
+    ]  # fmt: skip
+    assert instruction_sets(cpu_flags("")) == []
 
 
 def test_bench_command_reports_every_measurement(tiny_export: Path, tmp_path: Path):
@@ -134,4 +205,25 @@ def test_bench_command_reports_every_measurement(tiny_export: Path, tmp_path: Pa
     assert latency["p99_us"] >= latency["median_us"] > 0
     assert report["cold_start_seconds"] > 0
     assert [m["lines"] for m in report["memory"]] == [2000, 10_000]
-    assert "limit" in result.stdout.decode()
+    # The model alone, same file, same batch: ONNX Runtime always, OpenVINO where installed.
+    peers = {(p["peer"], p["batch_size"]) for p in report["peers"]}
+    assert ("ONNX Runtime fp32 (model only)", 64) in peers
+    assert ("ONNX Runtime int8 (model only)", 64) in peers
+    for peer in report["peers"]:
+        assert peer["queries_per_second"] > 0
+        if peer["peer"].startswith("OpenVINO"):
+            assert peer["agreement"] is not None
+    assert [t["name"] for t in report["targets"]][:2] == [
+        f"seqadd-run {report['best_mode']} end to end >= the fastest peer's model alone",
+        "fp32 end to end >= 90% of ONNX Runtime's model alone",
+    ]
+    assert set(report["op_profile"]) == {"fp32", "int8"}
+    for shares in report["op_profile"].values():
+        assert sum(shares.values()) == pytest.approx(1.0)
+        products = {"LSTM", "DynamicQuantizeLSTM", "Gemm", "MatMul", "DynamicQuantizeMatMul"}
+        assert next(iter(shares)) in products, shares  # the time is in the matrix products
+    output = result.stdout.decode()
+    assert "limit" in output and "instruction sets:" in output and "targets:" in output
+    assert document["machine"]["instruction_sets"] == instruction_sets(
+        cpu_flags(Path("/proc/cpuinfo").read_text())
+    )

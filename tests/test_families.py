@@ -95,6 +95,26 @@ def test_value_families(digits):
     assert (short <= 9).all() and (digit_count(np.maximum(a, b)) == digits).all()
 
 
+@pytest.mark.parametrize("digits", DIGITS)
+def test_carry_into_nines_carries_from_the_short_operand_through_nines(digits):
+    a, b = STRESS_FAMILIES["carry_into_nines"].draw(2_000, digits, seed=1)
+    long, short = np.maximum(a, b), np.minimum(a, b)
+    if digits == 1:
+        assert (a + b >= 10).all()
+        return
+    reaches_the_top = 0
+    for x, y in zip(long.tolist(), short.tolist(), strict=True):
+        assert len(str(y)) < len(str(x)), (x, y)
+        columns = carries(x, y)
+        # Above the short operand's digits, the long one has nines that the carry runs through.
+        above = len(str(y))
+        assert str(x)[-above - 1] == "9" and columns[above], (x, y)
+        reaches_the_top += len(str(x + y)) > len(str(x))
+    assert reaches_the_top > 0, "some runs of nines reach the leading digit"
+    if digits >= 3:
+        assert reaches_the_top < len(a), "and some stop below it"
+
+
 def test_uniform_by_value_is_uniform_in_value_not_length():
     a, b = STRESS_FAMILIES["uniform_by_value"].draw(100_000, 5, seed=1)
     # Uniform by value: about 90% of operands have all five digits (by length: 20%).

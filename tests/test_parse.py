@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from seqadd_runtime.codec import QuerySpec, encode_queries, encode_text
 from seqadd_runtime.parse import (
     MAX_LINE_BYTES,
     LineBatch,
@@ -51,6 +52,19 @@ def test_both_parsers_agree_with_references(parse, batch_lines, digits):
         assert (explain(line, digits) is None) == (expected is not None), line
         if expected is not None:
             assert (int(parsed.a[index]), int(parsed.b[index])) == expected
+    if parsed.canonical is not None:
+        # A canonical line is exactly how the model writes the query, so its characters can
+        # be the model's input: check that claim against the operands, and its ids.
+        for index, line in enumerate(batch_lines):
+            expected = reference(line, digits)
+            is_canonical = expected is not None and line == b"%d+%d" % expected
+            assert bool(parsed.canonical[index]) == is_canonical, line
+        rows = parsed.canonical
+        spec = QuerySpec(digits)
+        np.testing.assert_array_equal(
+            encode_text(parsed.chars[rows], spec),
+            encode_queries(parsed.a[rows], parsed.b[rows], spec),
+        )
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from conftest import ARTIFACTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.codec import QuerySpec, decode_values, encode_answers
+from seqadd_runtime.codec import FEW_QUERIES, QuerySpec, decode_values, encode_answers
 from seqadd_runtime.output import OutputFormat
 from seqadd_runtime.pipeline import answer_stream
 
@@ -29,6 +29,23 @@ def test_add_answers_queries(adder_3d: Adder):
 def test_add_names_the_first_invalid_query(adder_3d: Adder):
     with pytest.raises(ValueError, match=r"query 1 \(b'12\+x'\): unexpected character 'x'"):
         adder_3d.add(["1+1", "12+x", "-1+1"])
+
+
+def test_a_handful_of_queries_and_a_batch_get_the_same_answers_and_errors(adder_3d: Adder):
+    """Up to FEW_QUERIES, add() answers in the calling thread without batches (the batch-1
+    latency); beyond, through batches and workers. Users must not tell the two apart."""
+    queries = [" 7 + 8 ", "007+5", "999+999", "0+0", "535+61", "1+99"]
+    assert len(queries) <= FEW_QUERIES < 4 * len(queries)
+    few = adder_3d.add(queries)
+    assert few == ["15", "12", "1998", "0", "596", "100"]
+    assert adder_3d.add(queries * 4) == few * 4
+    assert adder_3d.add([]) == []
+    for batch in (["1+1", "1000+1"], ["1+1"] * 20 + ["1000+1"]):
+        index = len(batch) - 1
+        with pytest.raises(
+            ValueError, match=rf"query {index} \(b'1000\+1'\): operand '1000' has 4"
+        ):
+            adder_3d.add(batch)
 
 
 def test_add_arrays_returns_numpy(adder_3d: Adder):

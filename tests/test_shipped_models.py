@@ -51,8 +51,8 @@ def test_both_models_ship_with_their_whole_artifact_set():
 #: model meets it this test fails as "unexpectedly passing" and the mark must go.
 NOT_YET_MET = pytest.mark.xfail(
     strict=True,
-    reason="issue 8: addition-5d fp32 has 3 wrong in 100,000 round-number and 2 in 100,000 "
-    "long-plus-short queries, above the bar of 1",
+    reason="issue 8: addition-5d fp32 has 2 wrong in 100,000 round-number queries "
+    "(85010+100 among them), above the bar of 1",
 )
 MODELS_AND_FILES = [
     pytest.param("addition-3d", False, id="addition-3d-fp32"),

@@ -182,15 +182,50 @@ def test_stress_mix_never_adds_a_validation_or_held_out_pair():
     assert with_stress_mix(splits, 2, share=0.0, seed=4) is splits.train
 
 
+def test_mined_hard_examples_are_the_wrong_answers_in_both_orders_and_never_held_out():
+    from seqadd_train.data import (
+        HARD_EXAMPLE_REPEATS,
+        Sampler,
+        make_splits,
+        mine_hard_examples,
+        with_hard_examples,
+    )
+
+    splits = make_splits(2, 2_000, 300, 500, Sampler.user, seed=4)
+    unseen = np.concatenate([splits.validation.pair_keys(2), splits.test.pair_keys(2)])
+    wrong_when = lambda a, b: (a * 7 + b) % 13 == 0  # noqa: E731  a model's blind spot
+    asked = []
+
+    def predict(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        asked.append((a, b))
+        return np.where(wrong_when(a, b), a + b + 1, a + b)
+
+    hard = mine_hard_examples(predict, splits, 2, per_family=400, seed=4)
+    assert len(asked) == len(STRESS_FAMILIES)
+    asked_a, asked_b = (np.concatenate(column) for column in zip(*asked, strict=True))
+    expected = {
+        (x, y) for x, y in zip(asked_a.tolist(), asked_b.tolist(), strict=True) if wrong_when(x, y)
+    }
+    expected |= {(y, x) for x, y in expected}  # both orders are trained
+    held_out_keys = set(unseen.tolist())
+    expected = {(x, y) for x, y in expected if min(x, y) * 100 + max(x, y) not in held_out_keys}
+    assert expected, "the blind spot shows up in the families"
+    assert set(zip(hard.a.tolist(), hard.b.tolist(), strict=True)) == expected
+    more = with_hard_examples(splits.train, hard, seed=4)
+    assert len(more) == len(splits.train) + HARD_EXAMPLE_REPEATS * len(hard)
+
+
 def test_fine_tuning_starts_from_the_given_weights(tiny_model: Path, tmp_path: Path):
     result = command(
         "seqadd-train", "--digits", "2", "--training-size", "600", "--test-size", "200",
         "--epochs", "1", "--batch-size", "64", "--eval-samples", "500",
         "--eval-per-length", "100", "--name", "tuned", "--out", str(tmp_path),
         "--init-from", str(tiny_model), "--stress-share", "0.5", "--learning-rate", "0",
+        "--hard-examples", "300",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert f"Starting from the weights of {tiny_model}" in result.stdout.decode()
+    assert "Hard examples: " in result.stdout.decode()
     # With a learning rate of 0 the weights cannot move: the result is the starting model.
     from seqadd_train.model import load_trained_model
 

@@ -16,7 +16,7 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from functools import cached_property
 from itertools import chain, islice
 
 import numpy as np
@@ -25,31 +25,43 @@ from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import (
     FEW_QUERIES,
     QuerySpec,
+    decode_few,
     decode_text,
     decode_values,
+    encode_pairs,
     encode_queries,
+    encode_text,
 )
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import ModelEngine, Prediction
 from seqadd_runtime.errors import QueryError
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
-from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines
+from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines, parse_one_line
 
 #: Lines per batch when the API splits a large call between workers.
 API_CHUNK = 1024
 
 
-@dataclass(frozen=True)
 class Answers:
     """The answers to a batch of lines, aligned with the lines.
 
     ``text`` holds each answer as bytes (b"" for an invalid line) and ``confidence`` the
-    product of its characters' top probabilities (NaN for an invalid line).
+    product of its characters' top probabilities (NaN for an invalid line), worked out only
+    when asked for (jsonl output, the API): most runs never need it.
     """
 
-    text: np.ndarray
-    confidence: np.ndarray
-    parsed: ParsedBatch
+    def __init__(
+        self, text: np.ndarray, confidence: np.ndarray | Prediction, parsed: ParsedBatch
+    ) -> None:
+        self.text = text
+        self.parsed = parsed
+        self._confidence = confidence
+
+    @cached_property
+    def confidence(self) -> np.ndarray:
+        if isinstance(self._confidence, Prediction):
+            return self._confidence.confidence
+        return self._confidence
 
 
 class Adder:
@@ -118,16 +130,22 @@ class Adder:
         """Answer every valid line of a batch; invalid lines get an empty answer."""
         parsed = parse_lines(batch, self.spec.digits)
         if parsed.valid.all():  # the usual case: no masking needed
-            prediction = self.engine.predict(encode_queries(parsed.a, parsed.b, self.spec))
-            return Answers(self._answer_text(prediction), prediction.confidence, parsed)
+            prediction = self.engine.predict(self._query_ids(parsed, slice(None)))
+            return Answers(self._answer_text(prediction), prediction, parsed)
         text = np.zeros(len(batch), dtype=f"S{self.spec.answer_length}")
         confidence = np.full(len(batch), np.nan, dtype=np.float32)
         if parsed.valid.any():
-            ids = encode_queries(parsed.a[parsed.valid], parsed.b[parsed.valid], self.spec)
-            prediction = self.engine.predict(ids)
+            prediction = self.engine.predict(self._query_ids(parsed, parsed.valid))
             text[parsed.valid] = self._answer_text(prediction)
             confidence[parsed.valid] = prediction.confidence
         return Answers(text, confidence, parsed)
+
+    def _query_ids(self, parsed: ParsedBatch, rows: slice | np.ndarray) -> np.ndarray:
+        """Token ids of these lines of a parsed batch (all valid): straight from their text
+        when every one is written canonically (the usual file), else from their operands."""
+        if parsed.canonical is not None and parsed.canonical[rows].all():
+            return encode_text(parsed.chars[rows], self.spec)
+        return encode_queries(parsed.a[rows], parsed.b[rows], self.spec)
 
     def _answer_text(self, prediction: Prediction) -> np.ndarray:
         """Answers as byte strings without their padding."""
@@ -156,6 +174,8 @@ class Adder:
             if "\n" in query or "\r" in query:
                 raise QueryError(f"query {index}: contains a line break")
             lines.append(query.encode("utf-8", errors="surrogateescape"))
+        if len(lines) <= FEW_QUERIES:
+            return self._add_few(lines)
         chunks = [
             LineBatch.from_lines(lines[start : start + API_CHUNK], first_line_number=start)
             for start in range(0, len(lines), API_CHUNK)
@@ -169,6 +189,21 @@ class Adder:
                 raise QueryError(f"query {batch.first_line_number + index} ({line!r}): {reason}")
             answers += [answer.decode("ascii") for answer in result.text.tolist()]
         return answers
+
+    def _add_few(self, lines: list[bytes]) -> list[str]:
+        """add() for a handful of queries, in the calling thread, without batches or numpy
+        passes: their fixed costs would otherwise be most of the batch-1 latency."""
+        pairs = []
+        for index, line in enumerate(lines):
+            operands = parse_one_line(line, self.spec.digits)
+            if operands is None:
+                reason = explain(line, self.spec.digits)
+                raise QueryError(f"query {index} ({line!r}): {reason}")
+            pairs.append(operands)
+        if not pairs:
+            return []
+        probabilities = self.engine.probabilities(encode_pairs(pairs, self.spec))
+        return decode_few(probabilities.argmax(axis=-1), self.spec)
 
     def add_arrays(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorized: the model's sums (int64; -1 where its answer is not a number) and their
@@ -186,9 +221,13 @@ class Adder:
         except ValueError as error:
             raise QueryError(str(error)) from None
         chunks = (ids[start : start + API_CHUNK] for start in range(0, len(ids), API_CHUNK))
-        predictions = list(self._map(self.engine.predict, chunks))
-        if not predictions:
+        results = list(self._map(self._values_and_confidence, chunks))
+        if not results:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        answer_ids = np.concatenate([prediction.answer_ids for prediction in predictions])
-        confidence = np.concatenate([prediction.confidence for prediction in predictions])
-        return decode_values(answer_ids), confidence
+        values, confidence = zip(*results, strict=True)
+        return np.concatenate(values), np.concatenate(confidence)
+
+    def _values_and_confidence(self, query_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What add_arrays keeps of a chunk: not its probabilities, 48 times the size."""
+        prediction = self.engine.predict(query_ids)
+        return decode_values(prediction.answer_ids), prediction.confidence

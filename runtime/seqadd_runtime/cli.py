@@ -173,7 +173,7 @@ def run(
         min=1,
         max=MAX_BATCH_SIZE,
         help="Lines read, parsed and written together. One batch per worker plus one are in "
-        "flight, about 2 KB per line each; the model itself runs on at most 1,024 lines at "
+        "flight, about 2 KB per line each; the model itself runs on at most 128 lines at "
         "a time, so memory stays bounded whatever the batch.",
     ),
     threads: int | None = typer.Option(

@@ -97,6 +97,8 @@ def _digits_left_aligned(values: np.ndarray, width: int, start: np.ndarray) -> n
 FEW_QUERIES = 8
 #: Byte value -> token id, for bytes.translate.
 _TO_IDS = bytes.maketrans(VOCABULARY.encode("ascii"), bytes(range(len(VOCABULARY))))
+#: Token id -> byte value, for bytes.translate (ids past the vocabulary read as "?").
+_FROM_IDS = VOCABULARY.encode("ascii") + b"?" * (256 - len(VOCABULARY))
 
 
 def encode_queries(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
@@ -113,14 +115,27 @@ def encode_queries(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
 
 
 def _encode_few(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
-    """encode_queries for a handful of queries: format each as text, translate bytes to ids."""
+    """encode_queries for a handful of queries."""
+    return encode_pairs(list(zip(a.tolist(), b.tolist(), strict=True)), spec).copy()
+
+
+def encode_pairs(pairs: list[tuple[int, int]], spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, query_length), read-only, of a handful of in-range operand pairs: each
+    formatted as text, its bytes translated to ids. No range check: see encode_queries."""
     width = spec.query_length
     step = -1 if spec.reverse else 1
-    text = b"".join(
-        f"{x}+{y}".encode("ascii").ljust(width)[::step]
-        for x, y in zip(a.tolist(), b.tolist(), strict=True)
-    )
-    return np.frombuffer(text.translate(_TO_IDS), dtype=np.uint8).reshape(a.size, width).copy()
+    text = b"".join(f"{x}+{y}".encode("ascii").ljust(width)[::step] for x, y in pairs)
+    return np.frombuffer(text.translate(_TO_IDS), dtype=np.uint8).reshape(len(pairs), width)
+
+
+def decode_few(answer_ids: np.ndarray, spec: QuerySpec) -> list[str]:
+    """Answer token ids (N, answer_length) of a handful of answers -> strings, unpadded:
+    decode_answers without numpy's fixed cost per call."""
+    text = np.ascontiguousarray(answer_ids, dtype=np.uint8).tobytes().translate(_FROM_IDS)
+    width = answer_ids.shape[1]
+    return [
+        text[start : start + width].decode("ascii").strip() for start in range(0, len(text), width)
+    ]
 
 
 def _encode_many(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
@@ -136,6 +151,25 @@ def _encode_many(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
     if spec.reverse:
         ids = ids[:, ::-1]
     return np.ascontiguousarray(ids, dtype=np.uint8)
+
+
+#: Byte value -> token id over a whole byte matrix (bytes outside the vocabulary: 255).
+_ID_OF_BYTE = np.full(256, 255, dtype=np.uint8)
+_ID_OF_BYTE[np.frombuffer(VOCABULARY.encode("ascii"), dtype=np.uint8)] = np.arange(len(VOCABULARY))
+
+
+def encode_text(chars: np.ndarray, spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, query_length) of queries already written as the model reads them
+    ("535+61": digits, one "+", no white space, no leading zeros), given as an (N, width)
+    byte matrix padded with spaces: their characters' ids, padded and reversed as the spec
+    says. Much less work than encode_queries, which writes the text from the numbers; the
+    tests check that both give the same ids."""
+    width = spec.query_length
+    if chars.shape[1] < width:
+        padding = np.full((chars.shape[0], width - chars.shape[1]), ord(" "), dtype=np.uint8)
+        chars = np.concatenate([chars, padding], axis=1)
+    ids = _ID_OF_BYTE[chars[:, :width]]
+    return np.ascontiguousarray(ids[:, ::-1] if spec.reverse else ids)
 
 
 def encode_answers(sums: np.ndarray, spec: QuerySpec) -> np.ndarray:

@@ -147,6 +147,33 @@ def _long_plus_short(rng: np.random.Generator, count: int, digits: int) -> Pairs
     return _both_orders(operands_with_length(rng, count, digits), rng.integers(0, 10, size=count))
 
 
+def _carry_into_nines(rng: np.random.Generator, count: int, digits: int) -> Pairs:
+    """A short operand whose carry runs on through a run of nines in the longer one
+    (70+29931, 6+69994): the low ``p`` digits carry, and the next ``k`` digits of the long
+    operand are nines, up to its leading digit in some queries. One digit has no room for a
+    run, so there it is the single-digit sums that carry."""
+    if digits < 2:
+        x = rng.integers(1, 10, size=count)
+        return _both_orders(x, rng.integers(10 - x, 10))
+    long_length = rng.integers(2, digits + 1, size=count)
+    low_length = rng.integers(1, long_length)  # p: digits below the run
+    run_length = rng.integers(1, long_length - low_length + 1)  # k: nines above them
+    low = rng.integers(1, 10**low_length)
+    short = rng.integers(10**low_length - low, 10**low_length)  # low + short carries
+    top_length = long_length - low_length - run_length  # digits above the run, maybe none
+    top = np.where(
+        top_length > 0,
+        rng.integers(
+            np.where(top_length > 1, 10 ** np.maximum(top_length - 1, 0), 1),
+            10 ** np.maximum(top_length, 1),
+        ),
+        0,
+    )
+    nines = (10**run_length - 1) * 10**low_length
+    long = top * 10 ** (low_length + run_length) + nines + low
+    return _both_orders(long, short)
+
+
 def _largest_query(rng: np.random.Generator, count: int, digits: int) -> Pairs:
     largest = np.full(count, 10**digits - 1, dtype=np.int64)
     return largest, largest.copy()
@@ -201,6 +228,11 @@ STRESS_FAMILIES: dict[str, Family] = {
         Family("round_numbers", "100, 900, 5000, ... + any operand", _round_numbers),
         Family("repdigits", "7, 44, 5555, ... + any operand", _repdigits),
         Family("long_plus_short", "a full-length operand + a one-digit operand", _long_plus_short),
+        Family(
+            "carry_into_nines",
+            "a short operand whose carry runs through nines in the long one",
+            _carry_into_nines,
+        ),
         Family("largest_query", "the largest operand added to itself", _largest_query, lambda _: 1),
     )
 }

@@ -16,7 +16,9 @@ line was rejected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -54,13 +56,40 @@ class LineBatch:
         return cls(b"".join(lines), ends - lengths, ends, first_line_number)
 
 
-@dataclass(frozen=True)
 class ParsedBatch:
-    """Operands of every line (0 where the line is invalid) and which lines are valid."""
+    """Which lines are valid and their operands (0 where a line is invalid).
 
-    a: np.ndarray
-    b: np.ndarray
-    valid: np.ndarray
+    The vectorized pass reads the operands' values only when asked for them (``--verify``
+    does; answering does not need them for lines written canonically, see ``canonical``):
+    reading values is most of the parsing work.
+    """
+
+    def __init__(
+        self,
+        valid: np.ndarray,
+        operands: tuple[np.ndarray, np.ndarray] | Callable[[], tuple[np.ndarray, np.ndarray]],
+        canonical: np.ndarray | None = None,
+        chars: np.ndarray | None = None,
+    ) -> None:
+        self.valid = valid
+        self._operands = operands
+        #: Lines written exactly as the model reads a query ("535+61": digits, one "+", no
+        #: white space, no leading zeros), whose token ids are their characters (``chars``,
+        #: an (N, width) byte matrix padded with spaces). None when not worked out.
+        self.canonical = canonical
+        self.chars = chars
+
+    @cached_property
+    def operands(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._operands() if callable(self._operands) else self._operands
+
+    @property
+    def a(self) -> np.ndarray:
+        return self.operands[0]
+
+    @property
+    def b(self) -> np.ndarray:
+        return self.operands[1]
 
 
 def byte_matrix(batch: LineBatch, width: int) -> np.ndarray:
@@ -94,11 +123,18 @@ def parse_few_lines(batch: LineBatch, digits: int) -> ParsedBatch:
     b = np.zeros(count, dtype=np.int64)
     valid = np.zeros(count, dtype=bool)
     for index in range(count):
-        line = batch.line(index)
-        match = _QUERY.fullmatch(line) if len(line) <= MAX_LINE_BYTES else None
-        if match and all(len(operand.lstrip(b"0")) <= digits for operand in match.groups()):
-            a[index], b[index], valid[index] = int(match[1]), int(match[2]), True
-    return ParsedBatch(a, b, valid)
+        operands = parse_one_line(batch.line(index), digits)
+        if operands is not None:
+            (a[index], b[index]), valid[index] = operands, True
+    return ParsedBatch(valid, (a, b))
+
+
+def parse_one_line(line: bytes, digits: int) -> tuple[int, int] | None:
+    """The operands of one line, or None if it is invalid: the quickest way for one line."""
+    match = _QUERY.fullmatch(line) if len(line) <= MAX_LINE_BYTES else None
+    if match and all(len(operand.lstrip(b"0")) <= digits for operand in match.groups()):
+        return int(match[1]), int(match[2])
+    return None
 
 
 def parse_many_lines(batch: LineBatch, digits: int) -> ParsedBatch:
@@ -124,21 +160,56 @@ def parse_many_lines(batch: LineBatch, digits: int) -> ParsedBatch:
         & ((run_begins & left).sum(axis=1) == 1)
         & ((run_begins & right).sum(axis=1) == 1)
     )
-
-    # Read both operands at once, (2, N, width): the digit at column j of an operand whose last
-    # digit is at column `last` is worth 10**(last - j). Significant digits run from the first
-    # non-zero digit to the last one (leading zeros do not count).
+    # An operand's significant digits are its digits, but for leading zeros ("007"): only the
+    # few lines with those need the longer count.
     operand_digit = np.stack([left, right]) & is_digit[None]
+    significant = operand_digit.sum(axis=2)
+    led_by_zero = (run_begins & (chars == _ZERO) & digit_after(is_digit)).any(axis=1)
+    if led_by_zero.any():
+        rows = np.flatnonzero(led_by_zero)
+        significant[:, rows] = _significant_digits(chars[rows], operand_digit[:, rows])
+    valid &= (significant <= digits).all(axis=0)
+    # Canonical lines ("535+61") are already the model's text: no white space, no leading zero.
+    inside = column < lengths[:, None]
+    canonical = valid & ~led_by_zero & ~(is_space & inside).any(axis=1)
+
+    def read_operands() -> tuple[np.ndarray, np.ndarray]:
+        return _operand_values(chars, operand_digit, valid)
+
+    return ParsedBatch(valid, read_operands, canonical, chars)
+
+
+def digit_after(is_digit: np.ndarray) -> np.ndarray:
+    """Whether the next column holds a digit."""
+    after = np.zeros_like(is_digit)
+    after[:, :-1] = is_digit[:, 1:]
+    return after
+
+
+def _significant_digits(chars: np.ndarray, operand_digit: np.ndarray) -> np.ndarray:
+    """Significant digits (2, N) of both operands: from the first non-zero digit to the last
+    digit (an operand of zeros has none)."""
+    width = chars.shape[1]
     nonzero = operand_digit & (chars != _ZERO)[None]
     last = width - 1 - operand_digit[:, :, ::-1].argmax(axis=2)
     first_nonzero = np.where(nonzero.any(axis=2), nonzero.argmax(axis=2), last + 1)
-    significant = last - first_nonzero + 1
+    return last - first_nonzero + 1
+
+
+def _operand_values(
+    chars: np.ndarray, operand_digit: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both operands of every valid line (0 elsewhere), read at once as (2, N, width): the
+    digit at column j of an operand whose last digit is at column ``last`` is worth
+    10**(last - j)."""
+    width = chars.shape[1]
+    column = np.arange(width)[None, :]
+    last = width - 1 - operand_digit[:, :, ::-1].argmax(axis=2)
     exponent = last[:, :, None] - column[None]
     counted = operand_digit & (exponent >= 0) & (exponent < _MAX_EXPONENT)
     powers = _POWERS_OF_TEN[np.clip(exponent, 0, _MAX_EXPONENT - 1)]
     value = np.where(counted, (chars.astype(np.int64) - _ZERO)[None] * powers, 0).sum(axis=2)
-    valid &= (significant <= digits).all(axis=0)
-    return ParsedBatch(np.where(valid, value[0], 0), np.where(valid, value[1], 0), valid)
+    return np.where(valid, value[0], 0), np.where(valid, value[1], 0)
 
 
 def read_query(line: bytes, digits: int) -> tuple[int, int] | str:

@@ -35,6 +35,17 @@ def plot(document: dict, path: Path) -> None:
             )
         axis.axhline(report["limit_queries_per_second"], color="black", linestyle="--",
                      label="matrix-multiply limit")  # fmt: skip
+        for peer in sorted({p["peer"] for p in report.get("peers", [])}):
+            rows = sorted(
+                (p for p in report["peers"] if p["peer"] == peer), key=lambda p: p["batch_size"]
+            )
+            axis.plot(
+                [p["batch_size"] for p in rows],
+                [p["queries_per_second"] for p in rows],
+                linestyle=":",
+                marker="x",
+                label=f"{peer}",
+            )
         if "keras" in report:
             axis.axhline(report["keras"]["best_queries_per_second"], color="grey", linestyle=":",
                          label="Keras predict (best batch)")  # fmt: skip
@@ -43,7 +54,10 @@ def plot(document: dict, path: Path) -> None:
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=8)
     machine = document["machine"]
-    figure.suptitle(f"seqadd-run throughput on {machine['cpu']} ({machine['cores']} cores)")
+    figure.suptitle(
+        f"seqadd-run end to end (solid) and the model alone (dotted) on {machine['cpu']} "
+        f"({machine['cores']} cores)"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

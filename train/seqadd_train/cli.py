@@ -143,6 +143,15 @@ def train(
         Path | None,
         typer.Option(help="Start from the weights of this model folder (fine-tuning)."),
     ] = None,
+    hard_examples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --init-from: search this many queries of each stress family for the "
+            "starting model's wrong answers, and train on each of them (both orders) 50 times "
+            "an epoch. 0 mines none.",
+        ),
+    ] = DEFAULTS.hard_examples,
     resume: Annotated[
         bool, typer.Option(help="Continue the interrupted run in OUT/NAME from its checkpoint.")
     ] = False,
@@ -157,6 +166,8 @@ def train(
             training_size = DEFAULT_TRAINING_SIZE[digits]
         if init_from is not None and not (init_from / "model.keras").is_file():
             fail(f"--init-from {init_from}: no model.keras there")
+        if hard_examples and init_from is None:
+            fail("--hard-examples mines a trained model's mistakes: give --init-from")
         config = TrainConfig(
             digits=digits,
             training_size=training_size,
@@ -179,6 +190,7 @@ def train(
             eval_per_length=eval_per_length,
             stress_share=stress_share,
             init_from=str(init_from) if init_from else None,
+            hard_examples=hard_examples,
         )
         if config.checkpoint_dir.exists():
             fail(

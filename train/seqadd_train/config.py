@@ -52,6 +52,9 @@ class TrainConfig:
     stress_share: float = 0.0
     #: A model folder whose weights the run starts from, instead of random ones.
     init_from: str | None = None
+    #: Queries per stress family in which the starting model's wrong answers are searched
+    #: for and added to the training set (0 = none; needs init_from).
+    hard_examples: int = 0
 
     @property
     def model_dir(self) -> Path:

@@ -19,6 +19,7 @@ does not contain (nor each other), so they measure generalization to unseen pair
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +171,47 @@ def with_stress_mix(splits: Splits, digits: int, share: float, seed: int) -> Pro
     a = np.concatenate([splits.train.a, stress.a])
     b = np.concatenate([splits.train.b, stress.b])
     order = np.random.default_rng([seed, 3]).permutation(a.size)
+    return Problems(a[order], b[order])
+
+
+#: Times each mined hard example is repeated in the training set: a wrong answer among a
+#: million right ones needs to be seen more than once an epoch to move the weights.
+HARD_EXAMPLE_REPEATS = 50
+MINING_SEED_OFFSET = 1_000_003
+
+
+def mine_hard_examples(
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    splits: Splits,
+    digits: int,
+    per_family: int,
+    seed: int,
+) -> Problems:
+    """The queries of every stress family that a model answers wrong, each in both orders.
+
+    The families are drawn with a seed of their own (``seed + MINING_SEED_OFFSET``), so the
+    queries mined are not the evaluation's (seed 2025) nor the stress mix's; pairs of the
+    validation and held-out splits are left out, so those stay unseen.
+    """
+    found_a, found_b = [], []
+    for family in families.STRESS_FAMILIES.values():
+        a, b = family.draw(per_family, digits, seed=seed + MINING_SEED_OFFSET)
+        wrong = predict(a, b) != a + b
+        found_a.append(a[wrong])
+        found_b.append(b[wrong])
+    a, b = np.concatenate(found_a), np.concatenate(found_b)
+    mined = Problems(np.concatenate([a, b]), np.concatenate([b, a]))  # both orders
+    unseen = np.concatenate([splits.validation.pair_keys(digits), splits.test.pair_keys(digits)])
+    return mined.take(~np.isin(mined.pair_keys(digits), unseen))
+
+
+def with_hard_examples(train: Problems, hard: Problems, seed: int) -> Problems:
+    """The training set plus each hard example HARD_EXAMPLE_REPEATS times, shuffled."""
+    if len(hard) == 0:
+        return train
+    a = np.concatenate([train.a, np.tile(hard.a, HARD_EXAMPLE_REPEATS)])
+    b = np.concatenate([train.b, np.tile(hard.b, HARD_EXAMPLE_REPEATS)])
+    order = np.random.default_rng([seed, 8]).permutation(a.size)
     return Problems(a[order], b[order])
 
 

@@ -16,10 +16,10 @@ import time
 import numpy as np
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import ModelInfo
-from seqadd_runtime.bench import make_queries
 from seqadd_runtime.codec import QuerySpec, one_hot
 from seqadd_runtime.engine import Prediction
 from seqadd_runtime.pipeline import answer_stream
+from seqadd_runtime.process_measure import make_queries
 
 BATCHES = (256, 1024, 4096)
 
@@ -36,9 +36,7 @@ class KerasEngine:
         probabilities = self.model.predict(
             one_hot(query_ids), batch_size=self.batch_size, verbose=0
         )
-        return Prediction(
-            probabilities.argmax(axis=-1).astype(np.uint8), probabilities.max(-1).prod(-1)
-        )
+        return Prediction(probabilities)
 
 
 def main() -> None:

@@ -25,9 +25,12 @@ from seqadd_runtime.evaluation import Settings, evaluate, format_table
 from seqadd_train.callbacks import ShowValidationQuestions, StopAtTarget
 from seqadd_train.config import FILE_NAME, Schedule, TrainConfig
 from seqadd_train.data import (
+    Problems,
     make_splits,
+    mine_hard_examples,
     to_model_inputs,
     to_model_targets,
+    with_hard_examples,
     with_stress_mix,
 )
 from seqadd_train.keras_predict import predictor
@@ -84,24 +87,32 @@ def run_training(config: TrainConfig) -> None:
         config.seed,
     )
     train = with_stress_mix(splits, config.digits, config.stress_share, config.seed)
+
+    model = build_model(spec, config.hidden_size, config.decoder_layers)
+    recipe = [config.command()]
+    hard = Problems(np.empty(0, np.int64), np.empty(0, np.int64))
+    if config.init_from:
+        recipe = base_recipe(Path(config.init_from)) + recipe
+        start = load_trained_model(Path(config.init_from) / "model.keras")
+        model.set_weights(start.get_weights())
+        print(f"Starting from the weights of {config.init_from}.")
+        if config.hard_examples:
+            hard = mine_hard_examples(
+                predictor(model, spec), splits, config.digits, config.hard_examples, config.seed
+            )
+            examples = ", ".join(f"{x}+{y}" for x, y in zip(hard.a[:6], hard.b[:6], strict=True))
+            print(f"Hard examples: {len(hard):,} wrong answers mined ({examples}...)")
+            train = with_hard_examples(train, hard, config.seed)
     x_train, y_train = to_model_inputs(train, spec), to_model_targets(train, spec)
     x_val, y_val = (
         to_model_inputs(splits.validation, spec),
         to_model_targets(splits.validation, spec),
     )
     print(
-        f"Training {len(train):,} ({len(train) - len(splits.train):,} from the stress families), "
-        f"validation {len(splits.validation):,}, "
+        f"Training {len(train):,} ({len(train) - len(splits.train):,} from the stress families "
+        f"and hard examples), validation {len(splits.validation):,}, "
         f"held-out test {len(splits.test):,} problems; inputs {x_train.shape}"
     )
-
-    model = build_model(spec, config.hidden_size, config.decoder_layers)
-    recipe = [config.command()]
-    if config.init_from:
-        recipe = base_recipe(Path(config.init_from)) + recipe
-        start = load_trained_model(Path(config.init_from) / "model.keras")
-        model.set_weights(start.get_weights())
-        print(f"Starting from the weights of {config.init_from}.")
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     compile_model(model, learning_rate(config, steps_per_epoch))
     model.summary(print_fn=lambda line, **_: print(line))
@@ -168,6 +179,7 @@ def run_training(config: TrainConfig) -> None:
         "stopped_early": stopped_early,
         "training_problems": len(train),
         "stress_problems": len(train) - len(splits.train),
+        "hard_examples": len(hard),
         "distinct_training_pairs": int(np.unique(train.pair_keys(config.digits)).size),
         "parameters": int(model.count_params()),
         "seconds_this_session": round(time.monotonic() - started, 1),
