@@ -49,7 +49,7 @@ def plot(document: dict, path: Path) -> None:
         if "keras" in report:
             axis.axhline(report["keras"]["best_queries_per_second"], color="grey", linestyle=":",
                          label="Keras predict (best batch)")  # fmt: skip
-        axis.set(xscale="log", yscale="log", xlabel="batch size", ylabel="queries/s (end to end)",
+        axis.set(xscale="log", yscale="log", xlabel="batch size", ylabel="queries/s",
                  title=report["model"])  # fmt: skip
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=8)

@@ -2,16 +2,20 @@
 
 Runs in its own process (the runtime never imports the training stack): a Keras model stands
 in for ONNX Runtime inside the same Adder and stream, so the comparison differs only in the
-engine. Prints one JSON line: queries/s by batch size and the best of them.
+engine. Prints one JSON line: queries/s by batch size and the best of them, the seconds to import
+TensorFlow and Keras, the process's peak memory and the installed size of both packages:
+what `seqadd-bench`'s start-up, memory and install figures compare with.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from seqadd_runtime.adder import Adder
@@ -19,7 +23,7 @@ from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import QuerySpec, one_hot
 from seqadd_runtime.engine import Prediction
 from seqadd_runtime.pipeline import answer_stream
-from seqadd_runtime.process_measure import make_queries
+from seqadd_runtime.process_measure import make_queries, vm_hwm_kb
 
 BATCHES = (256, 1024, 4096)
 
@@ -47,8 +51,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
+    started = time.perf_counter()
+    import keras  # noqa: F401  counted in the start-up, as a Keras user pays it
     import tensorflow as tf
 
+    import_seconds = time.perf_counter() - started
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from seqadd_train.model import load_trained_model
 
@@ -67,7 +74,16 @@ def main() -> None:
         "queries_per_second": {str(b): r for b, r in rates.items()},
         "best_batch_size": best,
         "best_queries_per_second": rates[best],
+        "import_seconds": import_seconds,
+        "peak_rss_mb": vm_hwm_kb(Path("/proc/self/status")) / 1024,
+        "installed_mb": {name: installed_mb(name) for name in ("tensorflow", "keras")},
     }))  # fmt: skip
+
+
+def installed_mb(distribution: str) -> float:
+    """The size of an installed package's files (MB), as its record lists them."""
+    files = importlib.metadata.distribution(distribution).files or []
+    return sum(file.locate().stat().st_size for file in files if file.locate().is_file()) / 1e6
 
 
 if __name__ == "__main__":
