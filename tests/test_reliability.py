@@ -157,6 +157,7 @@ def test_full_stdout_says_write_not_read():
         ("seqadd-bench", ["--seconds", "0"]),
         ("seqadd-bench", ["--batch-sizes", "x"]),
         ("seqadd-bench", ["--threads", "0"]),
+        ("seqadd-bench", ["--batch-sizes", "1,9000"]),
         ("seqadd-bench", ["--model", "/nonexistent"]),
         ("seqadd-train", ["--hard-examples", "10"]),
         ("seqadd-eval", ["--per-family", "-1"]),

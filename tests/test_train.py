@@ -215,6 +215,19 @@ def test_mined_hard_examples_are_the_wrong_answers_in_both_orders_and_never_held
     assert len(more) == len(splits.train) + HARD_EXAMPLE_REPEATS * len(hard)
 
 
+def test_a_resumed_run_trains_on_the_hard_examples_it_mined_first(tmp_path: Path):
+    """Mined once, kept in the checkpoint: resuming never mines again (the starting model may
+    have been overwritten since), so the data under the checkpoint stays the same."""
+    from seqadd_train.data import Problems
+    from seqadd_train.trainer import hard_examples
+
+    np.savez(tmp_path / "hard_examples.npz", a=np.array([85010, 100]), b=np.array([100, 85010]))
+    config = TrainConfig(digits=5, hard_examples=1_000, init_from="unused")
+    hard = hard_examples(config, tmp_path, model=None, spec=QuerySpec(5), splits=None)
+    assert isinstance(hard, Problems)
+    assert (hard.a.tolist(), hard.b.tolist()) == ([85010, 100], [100, 85010])
+
+
 def test_fine_tuning_starts_from_the_given_weights(tiny_model: Path, tmp_path: Path):
     result = command(
         "seqadd-train", "--digits", "2", "--training-size", "600", "--test-size", "200",
@@ -226,6 +239,8 @@ def test_fine_tuning_starts_from_the_given_weights(tiny_model: Path, tmp_path: P
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     assert f"Starting from the weights of {tiny_model}" in result.stdout.decode()
     assert "Hard examples: " in result.stdout.decode()
+    metrics = json.loads((tmp_path / "tuned" / "metrics.json").read_text())
+    assert metrics["training"]["hard_examples"] >= 0
     # With a learning rate of 0 the weights cannot move: the result is the starting model.
     from seqadd_train.model import load_trained_model
 

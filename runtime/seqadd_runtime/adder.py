@@ -16,7 +16,6 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from itertools import chain, islice
 
 import numpy as np
@@ -57,10 +56,10 @@ class Answers:
         self.parsed = parsed
         self._confidence = confidence
 
-    @cached_property
+    @property
     def confidence(self) -> np.ndarray:
         if isinstance(self._confidence, Prediction):
-            return self._confidence.confidence
+            return self._confidence.confidence  # worked out once, by the Prediction
         return self._confidence
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import typer
 
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.cli import DEFAULT_BATCH_SIZE
+from seqadd_runtime.cli import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 from seqadd_runtime.cli_support import fail_with
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.errors import SeqaddError, reason_of
@@ -145,7 +145,11 @@ def peer_rates(fp32: Adder, settings: BenchSettings, say) -> list[dict]:
             qps = onnxruntime_rate(path, ids, batch, workers, settings.seconds)
             rows.append(PeerRate(f"ONNX Runtime {label} (model only)", batch, qps))
         if openvino_available():
-            rows += openvino_rates(fp32.engine.path, ids, batch, settings.seconds, fp32.engine)
+            try:
+                rows += openvino_rates(fp32.engine.path, ids, batch, settings.seconds, fp32.engine)
+            except Exception as error:  # a peer's failure is reported, not ours to crash on
+                reason = (reason_of(error).strip().splitlines() or [""])[0]
+                say(f"  OpenVINO, batch {batch}: failed: {reason}")
     for row in rows:
         agreement = (
             f"; answers identical to ONNX Runtime on {row.agreement:.3%}, largest probability "
@@ -342,6 +346,8 @@ def bench(
             fail(str(error))
     if not settings.batches or min(settings.batches + settings.threads) < 1:
         fail("--batch-sizes and --threads take positive whole numbers, e.g. 1,512")
+    if max(settings.batches) > MAX_BATCH_SIZE:
+        fail(f"--batch-sizes: at most {MAX_BATCH_SIZE:,}, as seqadd-run's --batch-size")
     rates = RateSamples()
     document = {"machine": describe_machine(), "settings": asdict(settings)}
     document["models"] = [bench_model(name, settings, rates) for name in names]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import cached_property
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ MODEL_ROWS = 128
 
 
 _arena_registered: bool | None = None
+_arena_lock = threading.Lock()
 
 
 def _share_a_tight_arena() -> bool:
@@ -33,17 +34,18 @@ def _share_a_tight_arena() -> bool:
     False where this ONNX Runtime cannot do it (the default arena is then used).
     """
     global _arena_registered
-    if _arena_registered is None:
-        try:
-            memory = ort.OrtMemoryInfo(
-                "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
-            )
-            # max memory 0 (no cap), extend strategy 1 (same as requested), defaults after.
-            ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
-            _arena_registered = True
-        except Exception:  # an older or unusual build; an allocator registered already
-            _arena_registered = False
-    return _arena_registered
+    with _arena_lock:  # two threads loading models at once register it once
+        if _arena_registered is None:
+            try:
+                memory = ort.OrtMemoryInfo(
+                    "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+                )
+                # max memory 0 (no cap), extend strategy 1 (same as requested), then defaults.
+                ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 1, -1, -1))
+                _arena_registered = True
+            except Exception:  # an older or unusual build; an allocator registered already
+                _arena_registered = False
+        return _arena_registered
 
 
 class Prediction:
@@ -57,10 +59,14 @@ class Prediction:
     def __init__(self, probabilities: np.ndarray) -> None:
         self.probabilities = probabilities
         self.answer_ids = probabilities.argmax(axis=-1).astype(np.uint8)
+        self._confidence: np.ndarray | None = None
 
-    @cached_property
+    @property
     def confidence(self) -> np.ndarray:
-        return self.probabilities.max(axis=-1).prod(axis=-1)
+        # A plain memo: functools.cached_property locks per class before Python 3.12.
+        if self._confidence is None:
+            self._confidence = self.probabilities.max(axis=-1).prod(axis=-1)
+        return self._confidence
 
 
 class ModelEngine:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
@@ -79,9 +78,13 @@ class ParsedBatch:
         self.canonical = canonical
         self.chars = chars
 
-    @cached_property
+    @property
     def operands(self) -> tuple[np.ndarray, np.ndarray]:
-        return self._operands() if callable(self._operands) else self._operands
+        # A plain memo, not functools.cached_property: before Python 3.12 that holds one lock
+        # per class, so worker threads would wait on each other's batches.
+        if callable(self._operands):
+            self._operands = self._operands()
+        return self._operands
 
     @property
     def a(self) -> np.ndarray:

@@ -99,7 +99,7 @@ def import_openvino():
     sys.modules.setdefault("openvino_telemetry", None)
     try:
         import openvino
-    except ImportError:
+    except Exception:  # not installed, or an install that cannot load: no OpenVINO peer
         return None
     return openvino
 

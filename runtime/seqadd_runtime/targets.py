@@ -43,11 +43,13 @@ def check_targets(report: dict) -> list[Target]:
     best = report["best"]
     peers = report.get("peers", [])
     onnxruntime = [p for p in peers if p["peer"] == "ONNX Runtime fp32 (model only)"]
-    others = [p for p in peers if not p["peer"].startswith("ONNX Runtime")]
     fastest_mode = report["best_mode"]
     ours = best[fastest_mode]["queries_per_second"]
-    if others or onnxruntime:
-        fastest = max(others + onnxruntime, key=lambda p: p["queries_per_second"])
+    # Every peer but our own file run by our own engine without the pipeline: that one is
+    # the next target's (the pipeline's cost), and no pipeline can beat it.
+    rivals = [p for p in peers if p["peer"] != f"ONNX Runtime {fastest_mode} (model only)"]
+    if rivals:
+        fastest = max(rivals, key=lambda p: p["queries_per_second"])
         targets.append(
             _ratio_target(
                 f"seqadd-run {fastest_mode} end to end >= the fastest peer's model alone",

@@ -25,7 +25,9 @@ from seqadd_runtime.evaluation import Settings, evaluate, format_table
 from seqadd_train.callbacks import ShowValidationQuestions, StopAtTarget
 from seqadd_train.config import FILE_NAME, Schedule, TrainConfig
 from seqadd_train.data import (
+    HARD_EXAMPLE_REPEATS,
     Problems,
+    Splits,
     make_splits,
     mine_hard_examples,
     to_model_inputs,
@@ -69,6 +71,23 @@ def base_recipe(folder: Path) -> list[str]:
         return [TrainConfig.load_from_folder(folder).command()]
 
 
+def hard_examples(
+    config: TrainConfig, checkpoint: Path, model: keras.Model, spec: QuerySpec, splits: Splits
+) -> Problems:
+    """The starting model's mistakes, mined once and kept in the checkpoint: a resumed run
+    trains on the same set (mining again could find others, from a model file since
+    overwritten or on a machine whose arithmetic differs on a borderline answer)."""
+    path = checkpoint / "hard_examples.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            return Problems(saved["a"], saved["b"])
+    hard = mine_hard_examples(
+        predictor(model, spec), splits, config.digits, config.hard_examples, config.seed
+    )
+    np.savez(path, a=hard.a, b=hard.b)
+    return hard
+
+
 def run_training(config: TrainConfig) -> None:
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
@@ -97,9 +116,7 @@ def run_training(config: TrainConfig) -> None:
         model.set_weights(start.get_weights())
         print(f"Starting from the weights of {config.init_from}.")
         if config.hard_examples:
-            hard = mine_hard_examples(
-                predictor(model, spec), splits, config.digits, config.hard_examples, config.seed
-            )
+            hard = hard_examples(config, checkpoint, model, spec, splits)
             examples = ", ".join(f"{x}+{y}" for x, y in zip(hard.a[:6], hard.b[:6], strict=True))
             print(f"Hard examples: {len(hard):,} wrong answers mined ({examples}...)")
             train = with_hard_examples(train, hard, config.seed)
@@ -178,7 +195,7 @@ def run_training(config: TrainConfig) -> None:
         "best_epoch": best_epoch,
         "stopped_early": stopped_early,
         "training_problems": len(train),
-        "stress_problems": len(train) - len(splits.train),
+        "stress_problems": len(train) - len(splits.train) - HARD_EXAMPLE_REPEATS * len(hard),
         "hard_examples": len(hard),
         "distinct_training_pairs": int(np.unique(train.pair_keys(config.digits)).size),
         "parameters": int(model.count_params()),
