@@ -11,12 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import command
-from seqadd_runtime.bench import format_table
-from seqadd_runtime.machine import cpu_flags, cpu_name, instruction_sets
+from seqadd_bench.cli import format_table, int8_file
+from seqadd_bench.machine import cpu_flags, cpu_name, instruction_sets
+from seqadd_bench.peers import whole_batches
+from seqadd_bench.process_measure import first_lines, make_queries
+from seqadd_bench.targets import check_targets
+from seqadd_runtime.models import resolve_model
 from seqadd_runtime.parse import LineBatch, parse_lines
-from seqadd_runtime.process_measure import first_lines, make_queries
 from seqadd_runtime.roofline import essential_flops, limit_queries_per_second, share_of_limit
-from seqadd_runtime.targets import check_targets
 
 
 def brute_force_flops(digits: int, hidden: int, vocabulary: int, decoder_layers: int) -> int:
@@ -77,6 +79,25 @@ def test_first_lines_cuts_at_line_boundaries():
     text = b"1+1\n22+2\n333+3\n"
     assert first_lines(text, 1) == b"1+1\n"
     assert first_lines(text, 3) == text
+
+
+def test_whole_batches_keep_the_shape_and_drop_the_rest():
+    ids = np.arange(10 * 3).reshape(10, 3)
+    batches = whole_batches(ids, 4)
+    assert [b.shape for b in batches] == [(4, 3), (4, 3)]
+    assert np.array_equal(np.concatenate(batches), ids[:8])
+    with pytest.raises(ValueError, match="at least 16"):
+        whole_batches(ids, 16)
+
+
+def test_int8_file_is_the_models_own_or_none(tmp_path: Path):
+    assert int8_file("addition-3d") == resolve_model("addition-3d", int8=True)
+    assert int8_file("addition-3d").is_file()
+    (tmp_path / "model.onnx").write_bytes(b"")
+    assert int8_file(str(tmp_path)) is None  # a folder without an int8 file
+    assert int8_file(str(tmp_path / "model.onnx")) is None  # a bare file names no int8 file
+    (tmp_path / "model.int8.onnx").write_bytes(b"")
+    assert int8_file(str(tmp_path)) == tmp_path / "model.int8.onnx"
 
 
 def test_table_states_the_limit_and_each_share():

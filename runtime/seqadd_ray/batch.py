@@ -159,11 +159,14 @@ def answer_files(
 def assemble(
     files: list[Path], chunks: list[Chunk], parts: Path, staging: Path, fmt: OutputFormat
 ) -> None:
-    """Join each file's parts, in chunk order, into its answer file."""
+    """Join each file's parts, in chunk order, into its answer file (one pass over the
+    chunks, however many files and chunks there are)."""
+    by_file: dict[int, list[Chunk]] = {index: [] for index in range(len(files))}
+    for chunk in sorted(chunks, key=lambda c: (c.file_index, c.chunk_index)):
+        by_file[chunk.file_index].append(chunk)
     for file_index, path in enumerate(files):
-        own = sorted((c for c in chunks if c.file_index == file_index), key=lambda c: c.chunk_index)
         with open(staging / output_name(str(path), _EXTENSIONS[fmt]), "wb") as target:
-            for chunk in own:
+            for chunk in by_file[file_index]:
                 with open(parts / part_name(chunk), "rb") as part:
                     shutil.copyfileobj(part, target)
 

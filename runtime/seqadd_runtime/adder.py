@@ -85,7 +85,8 @@ class Adder:
         process may use, see :func:`usable_cpus`; more workers than CPUs only add memory).
         """
         path = resolve_model(os.fspath(model), int8)
-        return cls(ModelEngine.load(path, threads=1), min(threads or usable_cpus(), usable_cpus()))
+        cpus = usable_cpus()
+        return cls(ModelEngine.load(path, threads=1), min(threads or cpus, cpus))
 
     def close(self) -> None:
         """Stop the worker threads (they also stop when the interpreter exits)."""

@@ -48,7 +48,7 @@ def seqadd_run() -> None:
 
 
 def seqadd_bench() -> None:
-    _main("seqadd_runtime.bench", "seqadd-bench")
+    _main("seqadd_bench.cli", "seqadd-bench")
 
 
 def seqadd_train() -> None:

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from seqadd_bench.process_measure import make_queries, vm_hwm_kb
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import QuerySpec, one_hot
 from seqadd_runtime.engine import Prediction
 from seqadd_runtime.pipeline import answer_stream
-from seqadd_runtime.process_measure import make_queries, vm_hwm_kb
 
 BATCHES = (256, 1024, 4096)
 

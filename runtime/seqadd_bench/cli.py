@@ -2,12 +2,12 @@
 against the peers a user would pick, all in one run.
 
 Our throughputs are end to end on `seqadd-run`'s own path (:func:`answer_stream`: text in,
-answer lines out); the peers' (:mod:`peers`) are the model alone, on the same queries. Times
-are medians of repeated rounds. The machine and its instruction sets (:mod:`machine`) open
-the report, and the targets (:mod:`targets`) close it, each met or missed by a figure of this
-run. The runtime never reaches the training stack, not even through a child process: Keras
-is measured by ``python -m seqadd_train.keras_bench`` and the plot drawn by ``python -m
-seqadd_train.bench_plot``.
+answer lines out); the peers' (:mod:`peers`, :mod:`openvino_peer`) are the model alone, on
+the same queries. Times are medians of repeated rounds. The machine and its instruction sets
+(:mod:`machine`) open the report, and the targets (:mod:`targets`) close it, each met or
+missed by a figure of this run. Nothing here reaches the training stack, not even through a
+child process: Keras is measured by ``python -m seqadd_train.keras_bench`` and the plot drawn
+by ``python -m seqadd_train.bench_plot``.
 """
 
 from __future__ import annotations
@@ -20,36 +20,32 @@ from pathlib import Path
 
 import numpy as np
 import typer
-
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.cli import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
+from seqadd_runtime.cli import MAX_BATCH_SIZE
 from seqadd_runtime.cli_support import fail_with
 from seqadd_runtime.cpus import usable_cpus
+from seqadd_runtime.engine import MODEL_ROWS, ModelEngine
 from seqadd_runtime.errors import SeqaddError, reason_of
-from seqadd_runtime.machine import describe_machine, machine_line
-from seqadd_runtime.models import DEFAULT_MODEL, INT8_FILE, resolve_model
-from seqadd_runtime.op_profile import op_type_shares
-from seqadd_runtime.peers import (
-    PeerRate,
-    encoded_queries,
-    onnxruntime_rate,
-    openvino_available,
-    openvino_rates,
-)
+from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 from seqadd_runtime.pipeline import answer_stream
-from seqadd_runtime.process_measure import cold_start, first_lines, make_queries, peak_memory
 from seqadd_runtime.roofline import (
     essential_flops,
     limit_queries_per_second,
     matmul_rate,
     share_of_limit,
 )
-from seqadd_runtime.targets import check_targets
+
+from seqadd_bench.machine import describe_machine, machine_line
+from seqadd_bench.op_profile import op_type_shares
+from seqadd_bench.openvino_peer import openvino_available, openvino_rates
+from seqadd_bench.peers import PeerRate, encoded_queries, onnxruntime_rate
+from seqadd_bench.process_measure import cold_start, first_lines, make_queries, peak_memory
+from seqadd_bench.targets import check_targets
 
 DEFAULT_BATCHES = "1,16,128,512,1024,2048,4096,8192"
 fail = fail_with("seqadd-bench")
-#: Batch of the operator profile: seqadd-run's default.
-PROFILE_BATCH = DEFAULT_BATCH_SIZE
+#: Rows of the operator profile's model runs: as many as seqadd-run gives the model at once.
+PROFILE_BATCH = MODEL_ROWS
 
 
 @dataclass(frozen=True)
@@ -132,17 +128,18 @@ def describe(adder: Adder) -> tuple[int, int]:
     return info.spec.digits, flops
 
 
-def peer_rates(fp32: Adder, settings: BenchSettings, say) -> list[dict]:
+def peer_rates(name: str, fp32: Adder, settings: BenchSettings, say) -> list[dict]:
     """Model-only throughput of ONNX Runtime (fp32 and int8 files) and OpenVINO (where
     installed) on the same queries, at every batch size of the grid from 64 up."""
     ids = encoded_queries(fp32.engine, 65_536)
     workers = max(settings.threads)
+    engines = {"fp32": ModelEngine.load(fp32.engine.path, threads=1)}
+    if int8_file(name):
+        engines["int8"] = ModelEngine.load(int8_file(name), threads=1)
     rows = []
     for batch in [b for b in settings.batches if b >= 64] or [max(settings.batches)]:
-        for label, path in (("fp32", fp32.engine.path), ("int8", int8_path(fp32))):
-            if path is None:
-                continue
-            qps = onnxruntime_rate(path, ids, batch, workers, settings.seconds)
+        for label, engine in engines.items():
+            qps = onnxruntime_rate(engine, ids, batch, workers, settings.seconds)
             rows.append(PeerRate(f"ONNX Runtime {label} (model only)", batch, qps))
         if openvino_available():
             try:
@@ -159,13 +156,16 @@ def peer_rates(fp32: Adder, settings: BenchSettings, say) -> list[dict]:
         )
         say(f"  {row.peer}, batch {row.batch_size}: {row.queries_per_second:,.0f} q/s{agreement}")
     if not openvino_available():
-        say("  OpenVINO: not installed (pip install openvino to compare with it)")
+        say("  OpenVINO: not installed (pip install 'seqadd[peers]' to compare with it)")
     return [asdict(row) for row in rows]
 
 
-def int8_path(fp32: Adder) -> Path | None:
-    """The int8 file beside a model's fp32 file, if it ships one."""
-    path = fp32.engine.path.with_name(INT8_FILE)
+def int8_file(name: str) -> Path | None:
+    """The int8 file of a model, if it ships one (an .onnx path names no int8 file)."""
+    try:
+        path = resolve_model(name, int8=True)
+    except SeqaddError:
+        return None
     return path if path.is_file() else None
 
 
@@ -178,7 +178,7 @@ def bench_model(name: str, settings: BenchSettings, rates: RateSamples) -> dict:
     say(f"\n== {fp32.info.name}: {digits} digits, {flops:,} operations per query")
     say(f"matmul rate {rates.sample(hidden) / 1e9:.1f} GFLOP/s")
     queries = make_queries(digits, 400_000)
-    precisions = ["fp32"] + (["int8"] if int8_path(fp32) else [])
+    precisions = ["fp32"] + (["int8"] if int8_file(name) else [])
     results = []
     for precision in precisions:
         for threads in settings.threads:
@@ -221,10 +221,10 @@ def bench_model(name: str, settings: BenchSettings, rates: RateSamples) -> dict:
             if "int8" in best
             else None
         ),
-        "peers": peer_rates(fp32, settings, say),
+        "peers": peer_rates(name, fp32, settings, say),
         "op_profile": {
             precision: op_type_shares(
-                int8_path(fp32) if precision == "int8" else fp32.engine.path,
+                int8_file(name) if precision == "int8" else fp32.engine.path,
                 encoded_queries(fp32.engine, PROFILE_BATCH),
                 PROFILE_BATCH,
             )
@@ -313,7 +313,7 @@ def format_table(report: dict) -> str:
 @app.command(
     help="Measure seqadd-run's end-to-end throughput, latency, start-up and memory on this "
     "machine, against its matrix-multiply limit and against the model run alone by ONNX "
-    "Runtime and by OpenVINO (when installed: pip install openvino), in one run. Names the "
+    "Runtime and by OpenVINO (when installed: pip install 'seqadd[peers]'), in one run. Names the "
     "CPU's instruction sets, checks the performance targets, prints a table and writes JSON. "
     "Exit status: 0 measured (targets met or not: the table says), 2 bad options or model."
 )

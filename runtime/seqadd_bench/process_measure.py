@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from seqadd_runtime.families import user_queries
 
 

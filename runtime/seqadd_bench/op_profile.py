@@ -9,7 +9,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
 from seqadd_runtime.ort import onnxruntime as ort
 
 
