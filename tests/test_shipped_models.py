@@ -47,17 +47,10 @@ def test_both_models_ship_with_their_whole_artifact_set():
         } <= files, name  # fmt: skip
 
 
-#: The one bar not met yet (README, "Against the bars of issue 8"): strict, so the day the
-#: model meets it this test fails as "unexpectedly passing" and the mark must go.
-NOT_YET_MET = pytest.mark.xfail(
-    strict=True,
-    reason="issue 8: addition-5d fp32 has 2 wrong in 100,000 round-number queries "
-    "(85010+100 among them), above the bar of 1",
-)
 MODELS_AND_FILES = [
     pytest.param("addition-3d", False, id="addition-3d-fp32"),
     pytest.param("addition-3d", True, id="addition-3d-int8"),
-    pytest.param("addition-5d", False, id="addition-5d-fp32", marks=NOT_YET_MET),
+    pytest.param("addition-5d", False, id="addition-5d-fp32"),
     pytest.param("addition-5d", True, id="addition-5d-int8"),
 ]
 

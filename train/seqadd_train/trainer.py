@@ -118,7 +118,10 @@ def run_training(config: TrainConfig) -> None:
         if config.hard_examples:
             hard = hard_examples(config, checkpoint, model, spec, splits)
             examples = ", ".join(f"{x}+{y}" for x, y in zip(hard.a[:6], hard.b[:6], strict=True))
-            print(f"Hard examples: {len(hard):,} wrong answers mined ({examples}...)")
+            print(
+                f"Hard examples: {len(hard) // 2:,} wrong answers mined, {len(hard):,} problems "
+                f"in both orders ({examples}...)"
+            )
             train = with_hard_examples(train, hard, config.seed)
     x_train, y_train = to_model_inputs(train, spec), to_model_targets(train, spec)
     x_val, y_val = (
