@@ -211,6 +211,7 @@ def test_mined_hard_examples_are_the_wrong_answers_in_both_orders_and_never_held
     expected = {(x, y) for x, y in expected if min(x, y) * 100 + max(x, y) not in held_out_keys}
     assert expected, "the blind spot shows up in the families"
     assert set(zip(hard.a.tolist(), hard.b.tolist(), strict=True)) == expected
+    assert len(hard) == len(expected)  # each once, however often the draws repeated it
     more = with_hard_examples(splits.train, hard, seed=4)
     assert len(more) == len(splits.train) + HARD_EXAMPLE_REPEATS * len(hard)
 

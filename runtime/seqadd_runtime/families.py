@@ -174,6 +174,21 @@ def _carry_into_nines(rng: np.random.Generator, count: int, digits: int) -> Pair
     return _both_orders(long, short)
 
 
+def _nines_sums(rng: np.random.Generator, count: int, digits: int) -> Pairs:
+    """Two operands that sum to a digit followed by nines (29999, 4999, 99) with no carry at
+    all (1+29998, 97+39902): the answer is one carry away from a round number, and the model
+    must see that none happens. The smaller operand has a uniform length up to the sum's."""
+    sum_length = rng.integers(1, digits + 1, size=count)
+    leading = rng.integers(1, 10, size=count)
+    total = (leading + 1) * 10 ** (sum_length - 1) - 1
+    small_length = rng.integers(1, sum_length + 1)
+    small = np.minimum(
+        rng.integers(np.where(small_length == 1, 0, 10 ** (small_length - 1)), 10**small_length),
+        total,
+    )
+    return _both_orders(small, total - small)
+
+
 def _largest_query(rng: np.random.Generator, count: int, digits: int) -> Pairs:
     largest = np.full(count, 10**digits - 1, dtype=np.int64)
     return largest, largest.copy()
@@ -232,6 +247,11 @@ STRESS_FAMILIES: dict[str, Family] = {
             "carry_into_nines",
             "a short operand whose carry runs through nines in the long one",
             _carry_into_nines,
+        ),
+        Family(
+            "nines_sums",
+            "two operands that sum to a digit then nines (1+29998, 97+39902)",
+            _nines_sums,
         ),
         Family("largest_query", "the largest operand added to itself", _largest_query, lambda _: 1),
     )

@@ -187,7 +187,7 @@ def mine_hard_examples(
     per_family: int,
     seed: int,
 ) -> Problems:
-    """The queries of every stress family that a model answers wrong, each in both orders.
+    """The queries of every stress family that a model answers wrong, each once in both orders.
 
     The families are drawn with a seed of their own (``seed + MINING_SEED_OFFSET``), not the
     evaluation's (2025) nor the stress mix's; families with few distinct queries (the largest
@@ -202,7 +202,11 @@ def mine_hard_examples(
         found_a.append(a[wrong])
         found_b.append(b[wrong])
     a, b = np.concatenate(found_a), np.concatenate(found_b)
-    mined = Problems(np.concatenate([a, b]), np.concatenate([b, a]))  # both orders
+    a, b = np.concatenate([a, b]), np.concatenate([b, a])  # both orders
+    # Each query once: a family with few distinct queries draws the same one many times, and
+    # it would otherwise be trained that many times HARD_EXAMPLE_REPEATS.
+    _, first = np.unique(a * 10**digits + b, return_index=True)
+    mined = Problems(a[np.sort(first)], b[np.sort(first)])
     unseen = np.concatenate([splits.validation.pair_keys(digits), splits.test.pair_keys(digits)])
     return mined.take(~np.isin(mined.pair_keys(digits), unseen))
 
