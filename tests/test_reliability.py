@@ -133,11 +133,33 @@ def test_closed_stderr_still_answers():
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
-def test_full_stdout_says_write_not_read():
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["unbuffered", "buffered"])
+@pytest.mark.parametrize("args", [["--list-models"], ["--help"]], ids=["list", "help"])
+def test_full_stdout_for_help_and_listings_is_one_line(unbuffered, args):
+    """What typer prints (help, listings) fails as the answers do: one line, status 2."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [str(BIN / "seqadd-run"), *args], stdout=full, stderr=subprocess.PIPE, env=env
+        )
+    assert result.returncode == 2
+    assert "cannot write standard output: No space left on device" in one_line(result)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["unbuffered", "buffered"])
+def test_full_stdout_says_write_not_read(unbuffered):
+    """Buffered, the failure comes with the last flush, as the output closes (and Python's own
+    flush at exit must not fail again): both ways it is one line and status 2."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
     with open("/dev/full", "wb") as full:
         result = subprocess.run(
             [str(BIN / "seqadd-run"), "--model", str(MODEL), "1+1"],
-            stdout=full, stderr=subprocess.PIPE,
+            stdout=full, stderr=subprocess.PIPE, env=env,
         )  # fmt: skip
     assert result.returncode == 2
     assert "cannot write standard output: No space left on device" in one_line(result)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
 import sys
 import time
@@ -15,7 +14,7 @@ import numpy as np
 import typer
 
 from seqadd_runtime.adder import Adder, Answers
-from seqadd_runtime.cli_support import fail_with, say, to_stderr
+from seqadd_runtime.cli_support import abandon_stdout, fail_with, say, to_stderr
 from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
 from seqadd_runtime.output import OutputFormat, check_output_path, open_output
@@ -217,23 +216,25 @@ def run(
             verifier.check(batch, answers)
         progress.update(lines_so_far)
 
-    with ExitStack() as stack:
-        stack.callback(source.close)
-        stack.callback(progress.close)
-        try:
+    # The output's last flush (and a file's rename into place) happens as the block closes,
+    # so its failures are caught around the whole block, not only around the answering.
+    try:
+        with ExitStack() as stack:
+            stack.callback(source.close)
+            stack.callback(progress.close)
             sink = stack.enter_context(open_output(output))
             summary = answer_stream(
                 adder, source, sink, batch_size, output_format, report_invalid, after_batch,
                 source_name=str(file) if file and str(file) != "-" else "standard input",
                 sink_name=str(output) if output else "standard output",
             )  # fmt: skip
-        except BrokenPipeError:
-            # Whoever read our output has gone (`seqadd-run ... | head`): stop quietly, as
-            # Unix tools do, without a second error when Python flushes stdout at exit.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(128 + signal.SIGPIPE) from None
-        except (InputError, OutputError) as error:
-            fail(str(error) + (f"; {output} not written" if output else ""))
+    except BrokenPipeError:
+        # Whoever read our output has gone (`seqadd-run ... | head`): stop quietly, as Unix
+        # tools do, without a second error when Python flushes stdout at exit.
+        abandon_stdout()
+        raise typer.Exit(128 + signal.SIGPIPE) from None
+    except (InputError, OutputError) as error:
+        fail(str(error) + (f"; {output} not written" if output else ""))
     if verifier:
         to_stderr(verifier.report())
     if summary.invalid:

@@ -8,13 +8,16 @@ with exit status 2, instead of typer's usage block; an interrupt is one line and
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
 import typer
 
-from seqadd_runtime.errors import Interrupted
+from seqadd_runtime.errors import Interrupted, reason_of
 
 # typer 0.26 and later carry their own copy of click; the base of its errors is public from
 # 0.29 on (TyperException), and sits in the copy of click before that.
@@ -25,6 +28,8 @@ except ImportError:
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: What a write can fail with that no open or read does: a full disk or a file too large.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def to_stderr(text: str) -> None:
@@ -67,4 +72,36 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         say(prog, "interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output has gone: quiet, as Unix tools are
+        abandon_stdout()
+        return 128 + signal.SIGPIPE
+    except OSError as error:
+        # Help, listings and tables go to stdout through typer; a full disk there is one
+        # line, like seqadd-run's own output, not a traceback.
+        if error.errno not in WRITE_ERRNOS or error.filename is not None:
+            raise
+        return stdout_failed(prog, error)
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # now, while a failure can still be said in one line
+    except BrokenPipeError:
+        abandon_stdout()
+        return 128 + signal.SIGPIPE
+    except (OSError, ValueError) as error:
+        return stdout_failed(prog, error)
     return status if isinstance(status, int) else 0
+
+
+def stdout_failed(prog: str, error: BaseException) -> int:
+    abandon_stdout()
+    say(prog, f"cannot write standard output: {reason_of(error)}")
+    return EXIT_USAGE
+
+
+def abandon_stdout() -> None:
+    """Point standard output at /dev/null once writing to it has failed (a full disk, a reader
+    gone): what is still buffered is dropped there, so the flush Python makes at exit cannot
+    fail a second time with a traceback and exit status 120 after the one-line error."""
+    # A stdout that is closed or was never a file holds nothing to flush.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -15,6 +15,7 @@ import numpy as np
 
 from seqadd_runtime.adder import Answers
 from seqadd_runtime.choice import Choice
+from seqadd_runtime.cli_support import abandon_stdout
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.parse import LineBatch
 
@@ -100,6 +101,7 @@ def open_output(path: Path | None) -> Iterator[BinaryIO]:
         except BrokenPipeError:
             raise
         except (OSError, ValueError) as error:
+            abandon_stdout()
             raise OutputError(f"cannot write standard output: {reason_of(error)}") from None
         return
     check_output_path(path)
