@@ -31,7 +31,7 @@ def test_wheel_holds_the_shipped_models_and_no_tests(dist: Path):
     assert "seqadd_runtime/py.typed" in names
     assert not [name for name in names if name.startswith(("tests/", "artifacts/"))]
     assert {name.split("/")[0] for name in names if not name.startswith("seqadd-")} == {
-        "seqadd_runtime", "seqadd_train", "seqadd_export", "seqadd_ray",
+        "seqadd_runtime", "seqadd_bench", "seqadd_train", "seqadd_export", "seqadd_ray",
     }  # fmt: skip
 
 
