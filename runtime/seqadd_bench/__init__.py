@@ -2,5 +2,5 @@
 
 A package of its own beside the runtime, so that measuring never widens what answering
 needs: it uses :mod:`seqadd_runtime` and, where installed, OpenVINO (the ``peers`` extra);
-:mod:`seqadd_runtime` never imports it.
+:mod:`seqadd_runtime` never imports it (its entry point only starts it by name).
 """

@@ -80,6 +80,9 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
         # line, like seqadd-run's own output, not a traceback.
         if error.errno not in WRITE_ERRNOS or error.filename is not None:
             raise
+        if not stdout_fails():  # another file the command wrote: say so, without naming it
+            say(prog, f"cannot write: {reason_of(error)}")
+            return EXIT_USAGE
         return stdout_failed(prog, error)
     try:
         if sys.stdout is not None:
@@ -90,6 +93,16 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         return stdout_failed(prog, error)
     return status if isinstance(status, int) else 0
+
+
+def stdout_fails() -> bool:
+    """Whether flushing standard output fails now (what it still holds cannot be written)."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 def stdout_failed(prog: str, error: BaseException) -> int:

@@ -182,9 +182,11 @@ def _nines_sums(rng: np.random.Generator, count: int, digits: int) -> Pairs:
     leading = rng.integers(1, 10, size=count)
     total = (leading + 1) * 10 ** (sum_length - 1) - 1
     small_length = rng.integers(1, sum_length + 1)
-    small = np.minimum(
-        rng.integers(np.where(small_length == 1, 0, 10 ** (small_length - 1)), 10**small_length),
-        total,
+    # Uniform among the operands of that length that fit under the sum (one always does:
+    # the sum is at least 2 * 10**(length - 1) - 1).
+    small = rng.integers(
+        np.where(small_length == 1, 0, 10 ** (small_length - 1)),
+        np.minimum(10**small_length, total + 1),
     )
     return _both_orders(small, total - small)
 

@@ -119,8 +119,8 @@ def run_training(config: TrainConfig) -> None:
             hard = hard_examples(config, checkpoint, model, spec, splits)
             examples = ", ".join(f"{x}+{y}" for x, y in zip(hard.a[:6], hard.b[:6], strict=True))
             print(
-                f"Hard examples: {len(hard) // 2:,} wrong answers mined, {len(hard):,} problems "
-                f"in both orders ({examples}...)"
+                f"Hard examples: {np.unique(hard.pair_keys(config.digits)).size:,} wrong answers "
+                f"mined, {len(hard):,} problems in both orders ({examples}...)"
             )
             train = with_hard_examples(train, hard, config.seed)
     x_train, y_train = to_model_inputs(train, spec), to_model_targets(train, spec)
