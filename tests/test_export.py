@@ -75,7 +75,7 @@ def test_metadata_round_trip():
     "change, message",
     [
         (lambda m: m.pop("seqadd.format"), "not a seqadd model"),
-        (lambda m: m.update({"seqadd.format": "2"}), "format 2 is not supported"),
+        (lambda m: m.update({"seqadd.format": "3"}), "format 3 is not supported"),
         (lambda m: m.pop("seqadd.digits"), "lacks seqadd.digits"),
         (lambda m: m.update({"seqadd.query_length": "8"}), "inconsistent"),
         (lambda m: m.update({"seqadd.vocabulary": '"abc"'}), "inconsistent"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from seqadd_runtime import families
@@ -146,10 +148,14 @@ def test_every_query_covers_the_whole_range_once():
 def test_stress_mix_spreads_over_every_family_with_repeats():
     a, b = draw_stress_mix(11_000, 5, seed=3)
     assert a.size == 11_000
-    # The largest query is one query, but the mix repeats it as often as any family (an even
-    # share, less at most one row per family cut from the end, where it comes last).
-    share = 11_000 // len(STRESS_FAMILIES) - len(STRESS_FAMILIES)
-    assert ((a == 99_999) & (b == 99_999)).sum() >= share
+    # The largest query is one query, but the mix repeats it as often as any family of weight
+    # one; the broad digit patterns get their larger weight.
+    unit = 11_000 / sum(family.training_weight for family in STRESS_FAMILIES.values())
+    assert ((a == 99_999) & (b == 99_999)).sum() >= int(unit)
+    patterns = STRESS_FAMILIES["digit_patterns"]
+    pa, pb = patterns.draw(math.ceil(patterns.training_weight * unit), 5, seed=3, repeat=True)
+    from_patterns = np.isin(a * 100_000 + b, pa * 100_000 + pb).sum()
+    assert from_patterns >= patterns.training_weight * unit - len(STRESS_FAMILIES)
 
 
 def test_length_combination_is_exhaustive_when_small():

@@ -33,6 +33,8 @@ class ExportSettings:
     graph: Graph = Graph.optimized
     #: Queries per stress family in the int8 gate (uniform_by_value gets ten times as many).
     int8_queries: int = 100_000
+    #: Queries in each file's doubt calibration (see seqadd_export.doubt).
+    calibration_queries: int = 10_000_000
 
 
 REQUEST_DEFAULTS = ExportSettings()

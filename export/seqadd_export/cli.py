@@ -57,6 +57,14 @@ def export(
             min=1, help="Queries per stress family in the int8 gate (uniform by value: ten times)."
         ),
     ] = REQUEST_DEFAULTS.int8_queries,
+    calibration_queries: Annotated[
+        int,
+        typer.Option(
+            min=1000,
+            help="Queries each written file answers to choose its doubt threshold (by value, "
+            "users', every stress family, digit patterns).",
+        ),
+    ] = REQUEST_DEFAULTS.calibration_queries,
     graph: Annotated[
         Graph,
         typer.Option(
@@ -84,6 +92,7 @@ def export(
         seed=seed,
         graph=graph,
         int8_queries=int8_queries,
+        calibration_queries=calibration_queries,
     )
     try:
         passed = run_export(request, echo=typer.echo)

@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -27,6 +27,7 @@ from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import ModelEngine
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
@@ -35,7 +36,8 @@ from seqadd_train.config import TrainConfig
 from seqadd_train.model import load_trained_model
 
 from seqadd_export.choices import ExportSettings, Graph
-from seqadd_export.convert import convert, lstm_node_count, sha256_of
+from seqadd_export.convert import convert, lstm_node_count, set_metadata, sha256_of
+from seqadd_export.doubt import calibrate, plot_risk_coverage
 from seqadd_export.parity import (
     Check,
     checks_json,
@@ -45,6 +47,7 @@ from seqadd_export.parity import (
     graph_checks,
     parity_queries,
 )
+from seqadd_export.probes import record_probes
 from seqadd_export.quantize import VARIANTS, Variant, first_passing, int8_checks, quantize
 
 TOOLS = ("seqadd", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
@@ -106,8 +109,9 @@ def temporary_file(folder: Path, name: str) -> Iterator[Path]:
 
 
 def evaluate_file(path: Path, name: str, pairs, digits: int, queries: int) -> Evaluation:
-    """The `seqadd-eval` table of an ONNX file, with one single-threaded worker per core."""
-    with Adder(ModelEngine.load(path, threads=1), os.cpu_count() or 1) as adder:
+    """The `seqadd-eval` table of a candidate file (its self-check not recorded yet), with one
+    single-threaded worker per usable CPU."""
+    with Adder(ModelEngine.load(path, threads=1, self_check=False), usable_cpus()) as adder:
         return evaluate(
             lambda a, b: adder.add_arrays(a, b)[0],
             digits,
@@ -115,6 +119,53 @@ def evaluate_file(path: Path, name: str, pairs, digits: int, queries: int) -> Ev
             pairs,
             Settings(per_family=queries, user_samples=queries),
         )
+
+
+CARD_HEADING = "## Doubt (written by seqadd-export)"
+
+
+def doubt_section(report: dict) -> str:
+    """The model card's section on the files' doubt thresholds, from the export's report."""
+    rows = [("fp32", report["onnx_file"], report.get("doubt"))]
+    if report.get("int8", {}).get("doubt"):
+        rows.append(("int8", report["int8"]["onnx_file"], report["int8"]["doubt"]))
+    lines = [
+        CARD_HEADING,
+        "",
+        "An answer whose confidence (the product over its characters of the top probability) "
+        "is below its file's threshold is doubtful; `seqadd-run --doubtful` says what becomes "
+        "of it. Each threshold is the lowest that flags every wrong answer of a calibration "
+        "draw (its own seed, by value, users', every stress family and the digit patterns), "
+        "its distance to 1 then halved.",
+        "",
+        "| file | threshold | calibration answers | wrong (all flagged) | right answers flagged |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kind, name, doubt in rows:
+        figures = doubt["calibration"]
+        lines.append(
+            f"| `{name}` ({kind}) | {doubt['threshold']:.6g} | {figures['answers']:,} "
+            f"({figures['passes']} pass{'es' if figures['passes'] > 1 else ''}, seed "
+            f"{figures['seed']}) | {figures['wrong']:,} | {figures['flagged_right']:,} "
+            f"({figures['flagged_right_share']:.4%}) |"
+        )
+    lines += ["", "![risk-coverage curves](doubt.png)", ""]
+    return "\n".join(lines)
+
+
+def write_card_section(card: Path, section: str) -> None:
+    """Put ``section`` in the card in place of an earlier one (it runs to the next heading of
+    its level), or at the end; no card, nothing written."""
+    if not card.is_file():
+        return
+    text = card.read_text()
+    start = text.find(CARD_HEADING)
+    if start < 0:
+        card.write_text(text.rstrip("\n") + "\n\n" + section)
+        return
+    end = text.find("\n## ", start + len(CARD_HEADING))
+    rest = text[end + 1 :] if end >= 0 else ""
+    card.write_text(text[:start] + section + ("\n" + rest if rest else ""))
 
 
 class Exporter:
@@ -161,9 +212,17 @@ class Exporter:
             onnx.save(model_proto, candidate)
             passed, report = self.parity(candidate, model_proto)
             int8_passed = True
+            curves = {}
+            if passed:
+                report["doubt"], curves["fp32"] = self.finish(candidate, int8=False)
             if request.quantize_int8 and passed:
-                int8_passed, report["int8"] = self.int8(candidate)
+                int8_passed, report["int8"] = self.int8(candidate, curves)
             (self.output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
+            if curves:
+                plot_risk_coverage(
+                    curves, self.output.parent / "doubt.png", f"Doubt of {self.config.name}"
+                )
+                write_card_section(self.output.parent / "MODEL_CARD.md", doubt_section(report))
             if passed:
                 os.replace(candidate, self.output)
                 self.echo(f"PASS: wrote {self.output} ({self.output.stat().st_size / 1e6:.2f} MB)")
@@ -206,7 +265,30 @@ class Exporter:
         }
         return passed, report
 
-    def int8(self, fp32_file: Path) -> tuple[bool, dict]:
+    def finish(self, candidate: Path, int8: bool) -> tuple[dict, tuple[dict, float]]:
+        """Calibrate a file that passed its gate, record its probes, write both into its
+        metadata, and load it as the runtime will (the self-check must pass)."""
+        doubt, curve = calibrate(
+            candidate, self.spec.digits, self.request.calibration_queries, int8
+        )
+        figures = doubt.calibration
+        kind = "int8" if int8 else "fp32"
+        self.echo(
+            f"Doubt of the {kind} file: threshold {doubt.threshold:.6g} on "
+            f"{figures['answers']:,} answers ({figures['passes']} pass(es), seed "
+            f"{figures['seed']}): {figures['wrong']:,} wrong, all flagged; "
+            f"{figures['flagged_right']:,} right answers flagged "
+            f"({figures['flagged_right_share']:.4%})"
+        )
+        probes = record_probes(candidate, int8)
+        model_proto = onnx.load(candidate)
+        info = ModelInfo.from_metadata({p.key: p.value for p in model_proto.metadata_props})
+        set_metadata(model_proto, replace(info, doubt=doubt, probes=probes))
+        onnx.save(model_proto, candidate)
+        ModelEngine.load(candidate, threads=1)
+        return doubt.to_json(), (curve, doubt.threshold)
+
+    def int8(self, fp32_file: Path, curves: dict) -> tuple[bool, dict]:
         """Try each quantization variant, fastest first; write the first that passes."""
         name, queries = self.config.name, self.request.int8_queries
         fp32 = evaluate_file(fp32_file, f"{name} (fp32)", self.held_out, self.spec.digits, queries)
@@ -234,6 +316,7 @@ class Exporter:
                 target.unlink(missing_ok=True)  # an older int8 file would no longer match
                 self.echo(f"FAIL: no int8 variant keeps the accuracy bar; {target} not written")
                 return False, report
+            report["doubt"], curves["int8"] = self.finish(candidate, int8=True)
             report["onnx_sha256"] = sha256_of(candidate)
             report["onnx_bytes"] = candidate.stat().st_size
             os.replace(candidate, target)

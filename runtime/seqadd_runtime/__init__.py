@@ -22,7 +22,7 @@ for _name in ("ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED"):
     os.environ.setdefault(_name, "1")
 
 if TYPE_CHECKING:
-    from seqadd_runtime.adder import Adder
+    from seqadd_runtime.adder import Adder, Doubtful, DoubtfulAnswerError
     from seqadd_runtime.errors import (
         InputError,
         ModelError,
@@ -33,13 +33,24 @@ if TYPE_CHECKING:
 
 _PUBLIC = {
     "Adder": "seqadd_runtime.adder",
+    "Doubtful": "seqadd_runtime.adder",
+    "DoubtfulAnswerError": "seqadd_runtime.adder",
     "SeqaddError": "seqadd_runtime.errors",
     "ModelError": "seqadd_runtime.errors",
     "QueryError": "seqadd_runtime.errors",
     "InputError": "seqadd_runtime.errors",
     "OutputError": "seqadd_runtime.errors",
 }
-__all__ = ["Adder", "InputError", "ModelError", "OutputError", "QueryError", "SeqaddError"]
+__all__ = [
+    "Adder",
+    "Doubtful",
+    "DoubtfulAnswerError",
+    "InputError",
+    "ModelError",
+    "OutputError",
+    "QueryError",
+    "SeqaddError",
+]
 
 
 def __getattr__(name: str) -> object:

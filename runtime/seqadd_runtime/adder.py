@@ -21,6 +21,7 @@ from itertools import chain, islice
 import numpy as np
 
 from seqadd_runtime.artifact import ModelInfo
+from seqadd_runtime.choice import Choice
 from seqadd_runtime.codec import (
     FEW_QUERIES,
     QuerySpec,
@@ -33,7 +34,7 @@ from seqadd_runtime.codec import (
 )
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import ModelEngine, Prediction
-from seqadd_runtime.errors import QueryError
+from seqadd_runtime.errors import QueryError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines, parse_one_line
 
@@ -41,19 +42,44 @@ from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines, p
 API_CHUNK = 1024
 
 
+class Doubtful(Choice):
+    """What a doubtful answer (confidence below the model's threshold) becomes."""
+
+    #: Withheld: an empty answer and an error, as for an invalid line.
+    reject = "reject"
+    #: Given, and marked where the format can say so (jsonl, tsv).
+    mark = "mark"
+    #: Given as any other answer (still counted).
+    answer = "answer"
+
+
+#: What seqadd-run, seqadd-batch and the API do with a doubtful answer unless told otherwise:
+#: a program reading the answers never takes a doubtful one for a sure one.
+DEFAULT_DOUBTFUL = Doubtful.reject
+
+
+class DoubtfulAnswerError(SeqaddError):
+    """The model is not sure of an answer (its confidence is below the file's threshold)."""
+
+
 class Answers:
     """The answers to a batch of lines, aligned with the lines.
 
-    ``text`` holds each answer as bytes (b"" for an invalid line) and ``confidence`` the
-    product of its characters' top probabilities (NaN for an invalid line), worked out only
-    when asked for (jsonl output, the API): most runs never need it.
+    ``text`` holds each answer as bytes (b"" for an invalid line), ``confidence`` the
+    product of its characters' top probabilities (NaN for an invalid line) and ``doubtful``
+    whether that is below the model's threshold.
     """
 
     def __init__(
-        self, text: np.ndarray, confidence: np.ndarray | Prediction, parsed: ParsedBatch
+        self,
+        text: np.ndarray,
+        confidence: np.ndarray | Prediction,
+        parsed: ParsedBatch,
+        threshold: float = 0.0,
     ) -> None:
         self.text = text
         self.parsed = parsed
+        self.threshold = threshold
         self._confidence = confidence
 
     @property
@@ -62,13 +88,21 @@ class Answers:
             return self._confidence.confidence  # worked out once, by the Prediction
         return self._confidence
 
+    @property
+    def doubtful(self) -> np.ndarray:
+        """Valid lines whose answer is doubtful (NaN, an invalid line's, compares false)."""
+        return self.confidence < self.threshold
+
 
 class Adder:
     """An exported seqadd model, ready to answer queries."""
 
-    def __init__(self, engine: ModelEngine, workers: int = 1) -> None:
+    def __init__(
+        self, engine: ModelEngine, workers: int = 1, doubtful: Doubtful = DEFAULT_DOUBTFUL
+    ) -> None:
         self.engine = engine
         self.workers = max(1, workers)
+        self.doubtful = Doubtful(doubtful)
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -78,15 +112,23 @@ class Adder:
         *,
         int8: bool = False,
         threads: int | None = None,
+        doubtful: Doubtful | str = DEFAULT_DOUBTFUL,
     ) -> Adder:
         """Load a shipped model by name, a model folder, or an .onnx file from seqadd-export.
 
         ``threads``: CPU cores to use, one worker each (default, and at most: the CPUs this
         process may use, see :func:`usable_cpus`; more workers than CPUs only add memory).
+        ``doubtful``: what :meth:`add` does with an answer whose confidence is below the
+        file's threshold: "reject" raises DoubtfulAnswerError, "mark" and "answer" return it.
         """
         path = resolve_model(os.fspath(model), int8)
         cpus = usable_cpus()
-        return cls(ModelEngine.load(path, threads=1), min(threads or cpus, cpus))
+        return cls(ModelEngine.load(path, threads=1), min(threads or cpus, cpus), doubtful)
+
+    @property
+    def doubt_threshold(self) -> float:
+        """The file's threshold: an answer whose confidence is below it is doubtful."""
+        return self.engine.info.doubt.threshold
 
     def close(self) -> None:
         """Stop the worker threads (they also stop when the interpreter exits)."""
@@ -131,14 +173,14 @@ class Adder:
         parsed = parse_lines(batch, self.spec.digits)
         if parsed.valid.all():  # the usual case: no masking needed
             prediction = self.engine.predict(self._query_ids(parsed, slice(None)))
-            return Answers(self._answer_text(prediction), prediction, parsed)
+            return Answers(self._answer_text(prediction), prediction, parsed, self.doubt_threshold)
         text = np.zeros(len(batch), dtype=f"S{self.spec.answer_length}")
         confidence = np.full(len(batch), np.nan, dtype=np.float32)
         if parsed.valid.any():
             prediction = self.engine.predict(self._query_ids(parsed, parsed.valid))
             text[parsed.valid] = self._answer_text(prediction)
             confidence[parsed.valid] = prediction.confidence
-        return Answers(text, confidence, parsed)
+        return Answers(text, confidence, parsed, self.doubt_threshold)
 
     def _query_ids(self, parsed: ParsedBatch, rows: slice | np.ndarray) -> np.ndarray:
         """Token ids of these lines of a parsed batch (all valid): straight from their text
@@ -187,8 +229,21 @@ class Adder:
                 line = batch.line(index)
                 reason = explain(line, self.spec.digits)
                 raise QueryError(f"query {batch.first_line_number + index} ({line!r}): {reason}")
+            self._refuse_doubtful(lines, result.confidence, batch.first_line_number)
             answers += [answer.decode("ascii") for answer in result.text.tolist()]
         return answers
+
+    def _refuse_doubtful(self, lines: list[bytes], confidence: np.ndarray, first: int) -> None:
+        """Under "reject", raise DoubtfulAnswerError naming the first doubtful answer."""
+        if self.doubtful is not Doubtful.reject:
+            return
+        doubtful = np.flatnonzero(confidence < self.doubt_threshold)
+        if doubtful.size:
+            index = first + int(doubtful[0])
+            raise DoubtfulAnswerError(
+                f"query {index} ({lines[index]!r}): doubtful answer (confidence "
+                f"{confidence[doubtful[0]]:.4f}, below this model's {self.doubt_threshold:g})"
+            )
 
     def _add_few(self, lines: list[bytes]) -> list[str]:
         """add() for a handful of queries, in the calling thread, without batches or numpy
@@ -202,8 +257,9 @@ class Adder:
             pairs.append(operands)
         if not pairs:
             return []
-        probabilities = self.engine.probabilities(encode_pairs(pairs, self.spec))
-        return decode_few(probabilities.argmax(axis=-1), self.spec)
+        prediction = self.engine.predict(encode_pairs(pairs, self.spec))
+        self._refuse_doubtful(lines, prediction.confidence, 0)
+        return decode_few(prediction.answer_ids, self.spec)
 
     def add_arrays(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Vectorized: the model's sums (int64; -1 where its answer is not a number) and their

@@ -8,7 +8,7 @@ vocabulary keeps its space character and numbers keep their type).
 =====================  ===========================================================
 key                    value
 =====================  ===========================================================
-seqadd.format          contract version, an integer (this module reads version 1)
+seqadd.format          contract version, an integer (this module reads version 2)
 seqadd.name            model name, e.g. "addition-5d"
 seqadd.vocabulary      the characters in token-id order, e.g. " +0123456789"
 seqadd.digits          largest operand length in digits
@@ -19,7 +19,15 @@ seqadd.input_name      graph input: token ids, int32, shape (batch, query_length
 seqadd.output_name     graph output: probabilities, float32, (batch, answer_length, vocab)
 seqadd.architecture    object: hidden_size and decoder_layers (for counting the model's work)
 seqadd.provenance      object: source model sha256, training metrics, opset, tool versions
+seqadd.doubt           object: "threshold", the confidence below which an answer is
+                       doubtful, and "calibration", the figures it was chosen from
+seqadd.probes          object: "queries", the model's own "answers" to them and their
+                       "confidence" when exported, and the "tolerance" allowed on those:
+                       the file's self-check at load
 =====================  ===========================================================
+
+Version 2 added ``doubt`` and ``probes``; a version 1 file is refused with the advice to
+export it again.
 
 Token ids follow :mod:`seqadd_runtime.codec`: a query is padded with spaces to
 ``query_length`` characters, then reversed when ``reverse`` is true.
@@ -33,7 +41,7 @@ from dataclasses import dataclass, field
 from seqadd_runtime.codec import QuerySpec
 from seqadd_runtime.errors import ModelError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PREFIX = "seqadd."
 INPUT_NAME = "query_ids"
 OUTPUT_NAME = "char_probs"
@@ -49,13 +57,88 @@ FIELD_TYPES: dict[str, type] = {
     "output_name": str,
     "architecture": dict,
     "provenance": dict,
+    "doubt": dict,
+    "probes": dict,
 }
-OPTIONAL_FIELDS = ("architecture", "provenance")
+#: probes: absent only in the export's own candidate file, which the runtime refuses to load
+#: unless asked not to check it (see ModelEngine.load).
+OPTIONAL_FIELDS = ("architecture", "provenance", "probes")
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", dict: "an object"}
+#: The most probe queries a file may ask the runtime to run at load.
+MAX_PROBES = 256
 
 
 class ArtifactError(ModelError):
     """The file is not a seqadd model this runtime can read; the message says why."""
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """When an answer is doubtful: its confidence (the product over its characters of the top
+    probability) is below ``threshold``. ``calibration`` holds the figures the export chose
+    it from (draw sizes and seeds, wrong answers, flagged right answers)."""
+
+    threshold: float
+    calibration: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"threshold": self.threshold, "calibration": self.calibration}
+
+    @classmethod
+    def from_json(cls, value: dict) -> Doubt:
+        threshold = value.get("threshold")
+        if not _number(threshold) or not 0.0 <= threshold <= 1.0:
+            raise ArtifactError(f"{PREFIX}doubt should hold a threshold from 0 to 1")
+        calibration = value.get("calibration", {})
+        if not isinstance(calibration, dict):
+            raise ArtifactError(f"{PREFIX}doubt's calibration should be an object")
+        return cls(float(threshold), calibration)
+
+
+#: Before calibration (inside the export only): every answer is doubtful.
+UNCALIBRATED = Doubt(1.0, {"status": "uncalibrated"})
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Fixed queries with the answers and confidences the exported file gave them: a file
+    that no longer reproduces them was changed after export (or computes differently here)."""
+
+    queries: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()
+    confidence: tuple[float, ...] = ()
+    tolerance: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "queries": list(self.queries),
+            "answers": list(self.answers),
+            "confidence": list(self.confidence),
+            "tolerance": self.tolerance,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict) -> Probes:
+        queries, answers = value.get("queries"), value.get("answers")
+        confidence, tolerance = value.get("confidence"), value.get("tolerance")
+        lists = (queries, answers, confidence)
+        if (
+            not all(isinstance(items, list) for items in lists)
+            or not 0 < len(queries) <= MAX_PROBES
+            or len({len(items) for items in lists}) != 1
+            or not all(isinstance(item, str) for item in [*queries, *answers])
+            or not all(_number(item) for item in confidence)
+            or not _number(tolerance)
+        ):
+            raise ArtifactError(
+                f"{PREFIX}probes should hold 1 to {MAX_PROBES} queries with as many answers "
+                "and confidences, and a tolerance"
+            )
+        return cls(tuple(queries), tuple(answers), tuple(map(float, confidence)), float(tolerance))
 
 
 @dataclass(frozen=True)
@@ -68,6 +151,9 @@ class ModelInfo:
     output_name: str = OUTPUT_NAME
     architecture: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    doubt: Doubt = UNCALIBRATED
+    #: None only inside the export, before the file's own answers are recorded.
+    probes: Probes | None = None
 
     def to_metadata(self) -> dict[str, str]:
         """The ``metadata_props`` entries that describe this model."""
@@ -83,7 +169,10 @@ class ModelInfo:
             "output_name": self.output_name,
             "architecture": self.architecture,
             "provenance": self.provenance,
+            "doubt": self.doubt.to_json(),
         }
+        if self.probes is not None:
+            values["probes"] = self.probes.to_json()
         return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in values.items()}
 
     @classmethod
@@ -101,7 +190,7 @@ class ModelInfo:
         if values["format"] != FORMAT_VERSION:
             raise ArtifactError(
                 f"seqadd model format {values['format']} is not supported by this runtime "
-                f"(it reads format {FORMAT_VERSION})"
+                f"(it reads format {FORMAT_VERSION}): export the model again with seqadd-export"
             )
         for key, kind in FIELD_TYPES.items():
             if key not in values:
@@ -133,6 +222,8 @@ class ModelInfo:
             output_name=values["output_name"],
             architecture=values.get("architecture", {}),
             provenance=values.get("provenance", {}),
+            doubt=Doubt.from_json(values["doubt"]),
+            probes=Probes.from_json(values["probes"]) if "probes" in values else None,
         )
 
     def graph_problems(self, inputs: list, outputs: list) -> list[str]:

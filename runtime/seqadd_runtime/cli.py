@@ -13,7 +13,7 @@ from typing import BinaryIO
 import numpy as np
 import typer
 
-from seqadd_runtime.adder import Adder, Answers
+from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Adder, Answers, Doubtful
 from seqadd_runtime.cli_support import abandon_stdout, fail_with, say, to_stderr
 from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
@@ -64,6 +64,7 @@ class Verifier:
         self.spec = adder.spec
         self.checked = 0
         self.right = 0
+        self.flagged_wrong = 0
         self.mismatches: list[str] = []
 
     def check(self, batch: LineBatch, answers) -> None:
@@ -74,6 +75,7 @@ class Verifier:
         right = given == expected
         self.checked += int(valid.sum())
         self.right += int(right.sum())
+        self.flagged_wrong += int(answers.doubtful[valid][~right].sum())
         if len(self.mismatches) < SHOWN_MISMATCHES and not right.all():
             indexes = np.flatnonzero(valid)[~right]
             for index in indexes[: SHOWN_MISMATCHES - len(self.mismatches)]:
@@ -85,7 +87,12 @@ class Verifier:
 
     def report(self) -> str:
         share = self.right / self.checked if self.checked else 1.0
-        lines = [f"verify: {self.right:,} of {self.checked:,} answers are right ({share:.4%})"]
+        wrong = self.checked - self.right
+        lines = [
+            f"verify: {self.right:,} of {self.checked:,} answers are right ({share:.4%}); "
+            f"{wrong:,} wrong: {self.flagged_wrong:,} flagged doubtful, "
+            f"{wrong - self.flagged_wrong:,} silent"
+        ]
         if self.mismatches:
             lines += ["first mismatches:", *self.mismatches]
         return "\n".join(lines)
@@ -181,6 +188,14 @@ def run(
         help="Workers, each answering its own batches with a single-threaded ONNX Runtime "
         "session. Default and most: the CPUs this process may use (affinity and cgroup quota).",
     ),
+    doubtful: Doubtful = typer.Option(
+        DEFAULT_DOUBTFUL,
+        "--doubtful",
+        help="What an answer becomes when its confidence is below the model's doubt "
+        "threshold: reject (an empty answer and an error, as for an invalid line: exit 1), "
+        "mark (given, with a 'doubtful' field in jsonl and column in tsv; nothing in text) or "
+        "answer (given as usual). Doubtful answers are counted on stderr in every case.",
+    ),
     verify: bool = typer.Option(
         False, help="Check every answer with exact arithmetic; report on stderr, exit 3 if wrong."
     ),
@@ -225,6 +240,7 @@ def run(
             sink = stack.enter_context(open_output(output))
             summary = answer_stream(
                 adder, source, sink, batch_size, output_format, report_invalid, after_batch,
+                doubtful=doubtful,
                 source_name=str(file) if file and str(file) != "-" else "standard input",
                 sink_name=str(output) if output else "standard output",
             )  # fmt: skip
@@ -237,8 +253,21 @@ def run(
         fail(str(error) + (f"; {output} not written" if output else ""))
     if verifier:
         to_stderr(verifier.report())
+    rejected = summary.doubtful if doubtful is Doubtful.reject else 0
+    if summary.invalid > rejected:
+        say(PROG, f"{summary.invalid - rejected:,} of {summary.lines:,} lines were invalid")
+    if summary.doubtful:
+        outcome = {
+            Doubtful.reject: "withheld",
+            Doubtful.mark: "given and marked",
+            Doubtful.answer: "given",
+        }[doubtful]
+        say(
+            PROG,
+            f"{summary.doubtful:,} of {summary.lines:,} answers were doubtful (confidence "
+            f"below {adder.doubt_threshold:g}), {outcome}",
+        )
     if summary.invalid:
-        say(PROG, f"{summary.invalid:,} of {summary.lines:,} lines were invalid")
         raise typer.Exit(EXIT_INVALID_LINES)
     if verifier and verifier.right < verifier.checked:
         raise typer.Exit(EXIT_WRONG_ANSWERS)

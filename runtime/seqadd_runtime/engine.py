@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from seqadd_runtime.artifact import ArtifactError, ModelInfo
+from seqadd_runtime.artifact import ArtifactError, ModelInfo, Probes
+from seqadd_runtime.codec import decode_few, encode_pairs
+from seqadd_runtime.cpus import usable_cpus
+from seqadd_runtime.errors import first_line
 from seqadd_runtime.ort import onnxruntime as ort
 
 #: Rows per model run, whatever the batch. The model alone is fastest at about 128 rows, where
@@ -69,6 +72,15 @@ class Prediction:
         return self._confidence
 
 
+def _operands(query: str, digits: int) -> tuple[int, int]:
+    """The operands of a probe query "a+b" (written by the export, so canonical)."""
+    a, _, b = query.partition("+")
+    operands = int(a), int(b)
+    if not all(0 <= operand < 10**digits for operand in operands):
+        raise ValueError(query)
+    return operands
+
+
 class ModelEngine:
     """One ONNX Runtime session over a seqadd model file, configured for small CPUs."""
 
@@ -78,17 +90,21 @@ class ModelEngine:
         self.path = path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, threads: int | None = None) -> ModelEngine:
+    def load(
+        cls, path: str | os.PathLike, threads: int | None = None, *, self_check: bool = True
+    ) -> ModelEngine:
         """Open a model file written by `seqadd-export`.
 
-        Raises ArtifactError with a one-line reason when the file is missing, is not ONNX, or
-        is not a seqadd model.
+        Raises ArtifactError with a one-line reason when the file is missing, is not ONNX, is
+        not a seqadd model, or does not reproduce the answers its export recorded (its
+        probes). ``self_check=False`` is for the export's own candidate file, before those
+        answers are recorded.
         """
         path = Path(path)
         if not path.is_file():
             raise ArtifactError(f"model file not found: {path}")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.intra_op_num_threads = threads or usable_cpus()
         options.inter_op_num_threads = 1  # the graph is a chain: no parallel branches to run
         options.log_severity_level = 3  # errors only: warnings would go to the user's terminal
         # Without a precomputed memory pattern, intermediate tensors are reused as the graph
@@ -101,8 +117,9 @@ class ModelEngine:
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # ORT raises its own types for corrupt or foreign files
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ArtifactError(f"cannot load {path} as an ONNX model: {first_line}") from error
+            raise ArtifactError(
+                f"cannot load {path} as an ONNX model: {first_line(error)}"
+            ) from error
         try:
             info = ModelInfo.from_metadata(session.get_modelmeta().custom_metadata_map)
         except ArtifactError as error:
@@ -111,25 +128,55 @@ class ModelEngine:
         if problems:
             raise ArtifactError(f"{path} does not match its seqadd metadata: {problems[0]}")
         engine = cls(session, info, path)
-        engine._probe()
+        if self_check and info.probes is None:
+            raise ArtifactError(f"{path}: seqadd metadata lacks seqadd.probes")
+        engine._self_check(info.probes)
         return engine
 
-    def _probe(self) -> None:
-        """Run one query and check the shape of what comes out. The declared shapes above
-        can disagree with what the graph computes (ONNX Runtime merges them leniently), and
-        an answer one character short would be read as a wrong number, not an error."""
+    def _self_check(self, probes: Probes | None) -> None:
+        """Run the probe queries (or one query of zeros without them) and check what comes
+        out: its shape (the declared shapes above can disagree with what the graph computes,
+        and an answer one character short would be read as a wrong number, not an error),
+        then the answers and confidences the export recorded. A changed weight, metadata
+        that lies about the encoding, or arithmetic that differs on this CPU all show here."""
         spec = self.info.spec
-        expected = (1, spec.answer_length, len(spec.vocabulary))
+        if probes is None:
+            ids = np.zeros((1, spec.query_length), np.int32)
+        else:
+            try:
+                pairs = [_operands(query, spec.digits) for query in probes.queries]
+            except ValueError:
+                raise ArtifactError(f"{self.path}: seqadd.probes holds an invalid query") from None
+            ids = encode_pairs(pairs, spec)
+        expected = (len(ids), spec.answer_length, len(spec.vocabulary))
         try:
-            shape = self.probabilities(np.zeros((1, spec.query_length), np.int32)).shape
+            probabilities = self.probabilities(ids)
         except Exception as error:  # ORT raises its own types for a graph it cannot run
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise ArtifactError(f"{self.path} does not run on one query: {first_line}") from None
-        if shape != expected:
+            raise ArtifactError(f"{self.path} does not run: {first_line(error)}") from None
+        if probabilities.shape != expected:
             raise ArtifactError(
-                f"{self.path} does not match its seqadd metadata: one query gives an output "
-                f"of shape {list(shape)}, the metadata says {list(expected)}"
+                f"{self.path} does not match its seqadd metadata: {len(ids)} queries give an "
+                f"output of shape {list(probabilities.shape)}, the metadata says {list(expected)}"
             )
+        if probes is None:
+            return
+        prediction = Prediction(probabilities)
+        answers = decode_few(prediction.answer_ids, spec)
+        for query, answer, recorded, confidence, recorded_confidence in zip(
+            probes.queries,
+            answers,
+            probes.answers,
+            prediction.confidence.tolist(),
+            probes.confidence,
+            strict=True,
+        ):
+            if answer != recorded or abs(confidence - recorded_confidence) > probes.tolerance:
+                raise ArtifactError(
+                    f"{self.path} fails its self-check: {query} gives {answer!r} (confidence "
+                    f"{confidence:.4f}), its export recorded {recorded!r} "
+                    f"({recorded_confidence:.4f}); the file was changed after export, or this "
+                    "CPU computes it differently"
+                )
 
     def probabilities(self, query_ids: np.ndarray) -> np.ndarray:
         """Per-character probabilities (N, answer_length, vocabulary) for token ids (N, L).

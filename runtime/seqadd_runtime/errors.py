@@ -8,6 +8,19 @@ def reason_of(error: BaseException) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
+def first_line(error: BaseException) -> str:
+    """The first meaningful line of an error, for one-line messages: its own message, or
+    when that is empty or only a wrapper's, its cause's (walking ``__cause__``)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for line in str(error).splitlines():
+            if line.strip():
+                return line.strip()
+        error = error.__cause__ or error.__context__
+    return type(error).__name__ if error is not None else "unknown error"
+
+
 class SeqaddError(Exception):
     """Something seqadd cannot do; the message says what and why, in one line."""
 

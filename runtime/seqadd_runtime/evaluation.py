@@ -17,8 +17,9 @@ import numpy as np
 from seqadd_runtime import families
 
 #: A model as evaluation sees it: operand arrays (a, b) in, predicted sums out (int64, -1
-#: where the answer is not a number).
-Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: where the answer is not a number), with their confidences where the model has a doubt
+#: threshold (an exported file): then ``(sums, confidences)``.
+Predictor = Callable[[np.ndarray, np.ndarray], "np.ndarray | tuple[np.ndarray, np.ndarray]"]
 
 #: Wrong answers kept as examples per row of the table.
 EXAMPLES = 3
@@ -48,6 +49,11 @@ class Row:
     queries: int
     wrong: int
     examples: list[str] = field(default_factory=list)
+    #: With a doubt threshold: wrong answers not flagged doubtful, right answers flagged.
+    silent_wrong: int | None = None
+    flagged_right: int | None = None
+    #: False for the families no model is trained on (reported apart).
+    trained: bool = True
 
     @property
     def exact_match(self) -> float:
@@ -74,7 +80,16 @@ class Evaluation:
     def from_json(cls, data: dict) -> Evaluation:
         def rows(table: dict) -> list[Row]:
             return [
-                Row(name, row["description"], row["queries"], row["wrong"], row["examples"])
+                Row(
+                    name,
+                    row["description"],
+                    row["queries"],
+                    row["wrong"],
+                    row["examples"],
+                    row.get("silent_wrong"),
+                    row.get("flagged_right"),
+                    row.get("trained", True),
+                )
                 for name, row in table.items()
             ]
 
@@ -91,12 +106,37 @@ class Evaluation:
         }
 
 
-def score(name: str, description: str, predict: Predictor, a: np.ndarray, b: np.ndarray) -> Row:
-    """Exact match of a predictor on the queries a+b, with a few of its wrong answers."""
-    predicted = predict(a, b)
-    wrong = np.flatnonzero(predicted != a + b)
-    examples = [f"{a[i]}+{b[i]} -> {_shown(predicted[i])}" for i in wrong[:EXAMPLES]]
-    return Row(name, description, int(a.size), int(wrong.size), examples)
+def score(
+    name: str,
+    description: str,
+    predict: Predictor,
+    a: np.ndarray,
+    b: np.ndarray,
+    threshold: float | None = None,
+    trained: bool = True,
+) -> Row:
+    """Exact match of a predictor on the queries a+b, with a few of its wrong answers; with a
+    doubt ``threshold``, also its silent wrong answers and flagged right ones."""
+    result = predict(a, b)
+    predicted, confidence = result if isinstance(result, tuple) else (result, None)
+    is_wrong = predicted != a + b
+    wrong = np.flatnonzero(is_wrong)
+    silent_wrong = flagged_right = None
+    if threshold is not None and confidence is not None:
+        doubtful = confidence < threshold
+        silent_wrong = int((is_wrong & ~doubtful).sum())
+        flagged_right = int((~is_wrong & doubtful).sum())
+        # Silent ones first: they are the ones that matter.
+        wrong = np.concatenate([wrong[~doubtful[wrong]], wrong[doubtful[wrong]]])
+    examples = [
+        f"{a[i]}+{b[i]} -> {_shown(predicted[i])}"
+        + (" (doubtful)" if threshold is not None and confidence[i] < threshold else "")
+        for i in wrong[:EXAMPLES]
+    ]
+    return Row(
+        name, description, int(a.size), int(wrong.size), examples, silent_wrong, flagged_right,
+        trained,
+    )  # fmt: skip
 
 
 def _shown(value: int) -> str:
@@ -109,44 +149,57 @@ def evaluate(
     model: str,
     held_out: families.Pairs | None,
     settings: Settings = Settings(),
+    threshold: float | None = None,
 ) -> Evaluation:
-    """Every row of the results table for one model."""
+    """Every row of the results table for one model; with its doubt ``threshold`` (the
+    predictor then gives confidences too), the silent wrong and flagged right answers."""
+
+    def row(name: str, description: str, pairs: families.Pairs, trained: bool = True) -> Row:
+        return score(name, description, predict, *pairs, threshold, trained)
+
     rows = []
     if held_out is not None:
-        rows.append(score("held_out", "pairs never seen in training", predict, *held_out))
+        rows.append(row("held_out", "pairs never seen in training", held_out))
     rng = np.random.default_rng([settings.seed, 1])
     users = families.user_queries(rng, settings.user_samples, digits)
-    rows.append(score("users", "drawn as users send them (uniform length)", predict, *users))
+    rows.append(row("users", "drawn as users send them (uniform length)", users))
     for family in families.STRESS_FAMILIES.values():
         count = settings.per_family
         if family.name == "uniform_by_value":
             count *= settings.by_value_scale
-        a, b = family.draw(count, digits, settings.seed)
-        rows.append(score(family.name, family.description, predict, a, b))
+        rows.append(row(family.name, family.description, family.draw(count, digits, settings.seed)))
+    for family in families.UNTRAINED_FAMILIES.values():
+        pairs = family.draw(settings.per_family, digits, settings.seed)
+        rows.append(row(family.name, family.description, pairs, trained=False))
     exhaustive = settings.exhaustive
     if exhaustive is None:
         exhaustive = digits <= EXHAUSTIVE_UP_TO
     if exhaustive:
-        rows.append(
-            score("every_query", "every query in range", predict, *families.every_query(digits))
-        )
+        rows.append(row("every_query", "every query in range", families.every_query(digits)))
     by_lengths = []
     for length_a in range(1, digits + 1):
         for length_b in range(1, digits + 1):
             a, b = families.length_combination(rng, length_a, length_b, settings.per_length)
-            by_lengths.append(score(f"{length_a}+{length_b}", "", predict, a, b))
+            by_lengths.append(score(f"{length_a}+{length_b}", "", predict, a, b, threshold))
     return Evaluation(model, digits, rows, by_lengths)
 
 
 def format_table(evaluation: Evaluation) -> str:
     """The results as a plain-text table, one row per family."""
-    header = f"{'family':<26} {'queries':>10} {'exact match':>12} {'wrong':>7}  examples of wrong"
+    doubt = _has_doubt(evaluation)
+    header = f"{'family':<26} {'queries':>10} {'exact match':>12} {'wrong':>7}"
+    header += f" {'silent':>7} {'flagged right':>14}" if doubt else ""
+    header += "  examples of wrong"
     lines = [f"{evaluation.model}: exact match by family", header, "-" * len(header)]
-    for row in evaluation.rows:
-        lines.append(
-            f"{row.name:<26} {row.queries:>10,} {row.exact_match:>12.4%} {row.wrong:>7,}  "
-            + "; ".join(row.examples)
-        )
+    for trained in (True, False):
+        rows = [row for row in evaluation.rows if row.trained is trained]
+        if not trained and rows:
+            lines.append("families never trained on:")
+        for row in rows:
+            line = f"{row.name:<26} {row.queries:>10,} {row.exact_match:>12.4%} {row.wrong:>7,}"
+            if doubt:
+                line += f" {_count(row.silent_wrong):>7} {_count(row.flagged_right):>14}"
+            lines.append(line + "  " + "; ".join(row.examples))
     worst = evaluation.worst(evaluation.by_lengths)
     lines.append(
         f"users by operand lengths: worst {worst.name} at {worst.exact_match:.4%} "
@@ -155,19 +208,37 @@ def format_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _has_doubt(evaluation: Evaluation) -> bool:
+    return any(row.silent_wrong is not None for row in evaluation.rows)
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
 def markdown_table(evaluation: Evaluation) -> str:
-    """The results as a Markdown table, for model cards and the README."""
+    """The results as a Markdown table, for model cards and the README; the families never
+    trained on are marked."""
+    doubt = _has_doubt(evaluation)
+    extra = " silent wrong | flagged right |" if doubt else ""
     lines = [
-        "| family | what | queries | exact match | wrong | examples of wrong |",
-        "|---|---|---:|---:|---:|---|",
+        f"| family | what | queries | exact match | wrong |{extra} examples of wrong |",
+        "|---|---|---:|---:|---:|" + ("---:|---:|" if doubt else "") + "---|",
     ]
-    for row in evaluation.rows:
+    for row in sorted(evaluation.rows, key=lambda row: not row.trained):
         examples = "; ".join(f"`{example}`" for example in row.examples)
+        name = f"`{row.name}`" + ("" if row.trained else " (never trained on)")
+        counts = f" {_count(row.silent_wrong)} | {_count(row.flagged_right)} |" if doubt else ""
         lines.append(
-            f"| `{row.name}` | {row.description} | {row.queries:,} | "
-            f"{row.exact_match:.4%} | {row.wrong:,} | {examples} |"
+            f"| {name} | {row.description} | {row.queries:,} | "
+            f"{row.exact_match:.4%} | {row.wrong:,} |{counts} {examples} |"
         )
     return "\n".join(lines)
+
+
+def too_many_silent(evaluation: Evaluation, max_silent: int) -> list[Row]:
+    """The rows with more than ``max_silent`` silent wrong answers."""
+    return [row for row in evaluation.rows if (row.silent_wrong or 0) > max_silent]
 
 
 def missed_bars(evaluation: Evaluation, min_exact: float) -> list[Row]:

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from seqadd_runtime.adder import Answers
+from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Answers, Doubtful
 from seqadd_runtime.choice import Choice
 from seqadd_runtime.cli_support import abandon_stdout
 from seqadd_runtime.errors import OutputError, reason_of
@@ -38,35 +38,42 @@ def query_text(line: bytes) -> str:
 
 
 def render(
-    batch: LineBatch, answers: Answers, output_format: OutputFormat, errors: dict[int, str]
+    batch: LineBatch,
+    answers: Answers,
+    output_format: OutputFormat,
+    errors: dict[int, str],
+    doubtful: Doubtful = DEFAULT_DOUBTFUL,
 ) -> bytes:
-    """The output lines of a batch. ``errors`` maps a batch index to its invalid line's reason."""
+    """The output lines of a batch. ``errors`` maps a batch index to the reason its line gets
+    no answer (invalid, or a doubtful answer withheld). Under ``Doubtful.mark``, tsv gets a
+    fourth column ("doubtful" or empty) and jsonl a "doubtful" field."""
+    texts = answers.text.tolist()
+    for index in errors:
+        texts[index] = b""
+    marks = answers.doubtful.tolist() if doubtful is Doubtful.mark else None
     if output_format is OutputFormat.text:
-        return b"\n".join(answers.text.tolist()) + b"\n"
+        return b"\n".join(texts) + b"\n"
     if output_format is OutputFormat.tsv:
-        rows = (
-            b"\t".join((query_text(batch.line(i)).encode(), answer, errors.get(i, "").encode()))
-            for i, answer in enumerate(answers.text.tolist())
-        )
+        rows = []
+        for i, answer in enumerate(texts):
+            fields = [query_text(batch.line(i)).encode(), answer, errors.get(i, "").encode()]
+            if marks is not None:
+                fields.append(b"doubtful" if marks[i] else b"")
+            rows.append(b"\t".join(fields))
         return b"\n".join(rows) + b"\n"
     rows = []
-    for i, (answer, confidence) in enumerate(
-        zip(answers.text.tolist(), answers.confidence.tolist(), strict=True)
-    ):
+    for i, (answer, confidence) in enumerate(zip(texts, answers.confidence.tolist(), strict=True)):
         valid = i not in errors
-        rows.append(
-            json.dumps(
-                {
-                    "line": batch.first_line_number + i,
-                    "query": query_text(batch.line(i)),
-                    "answer": answer.decode("ascii") if valid else None,
-                    "confidence": round(confidence, 6)
-                    if valid and not np.isnan(confidence)
-                    else None,
-                    "error": errors.get(i),
-                }
-            )
-        )
+        row = {
+            "line": batch.first_line_number + i,
+            "query": query_text(batch.line(i)),
+            "answer": answer.decode("ascii") if valid else None,
+            "confidence": round(confidence, 6) if not np.isnan(confidence) else None,
+            "error": errors.get(i),
+        }
+        if marks is not None:
+            row["doubtful"] = marks[i]
+        rows.append(json.dumps(row))
     return ("\n".join(rows) + "\n").encode()
 
 

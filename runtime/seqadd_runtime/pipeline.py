@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from seqadd_runtime.adder import Adder, Answers
+from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Adder, Answers, Doubtful
 from seqadd_runtime.errors import InputError, OutputError, reason_of
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import LineBatch, explain
@@ -23,6 +23,7 @@ from seqadd_runtime.reader import line_batches
 class StreamSummary:
     lines: int = 0
     invalid: int = 0
+    doubtful: int = 0
 
 
 def answer_stream(
@@ -36,11 +37,13 @@ def answer_stream(
     source_name: str = "the input",
     sink_name: str = "the output",
     first_line_number: int = 1,
+    doubtful: Doubtful = DEFAULT_DOUBTFUL,
 ) -> StreamSummary:
     """Answer every line of ``source`` into ``sink``, in order, a batch at a time.
 
-    ``on_invalid(line_number, reason)`` hears of each invalid line; ``on_batch(batch, answers,
-    lines_so_far)`` sees each batch after it is written (for --verify and progress).
+    ``on_invalid(line_number, reason)`` hears of each invalid line, and of each doubtful
+    answer withheld under ``Doubtful.reject``; ``on_batch(batch, answers, lines_so_far)`` sees
+    each batch after it is written (for --verify and progress), with the model's answers.
     """
     summary = StreamSummary()
     batches = _read(source, batch_size, source_name, first_line_number)
@@ -52,8 +55,19 @@ def answer_stream(
                 if on_invalid:
                     on_invalid(batch.first_line_number + index, errors[index])
             summary.invalid += len(errors)
+        doubtful_rows = answers.doubtful
+        if doubtful_rows.any():
+            summary.doubtful += int(doubtful_rows.sum())
+            if doubtful is Doubtful.reject:
+                for index in np.flatnonzero(doubtful_rows).tolist():
+                    errors[index] = (
+                        f"doubtful answer (confidence {answers.confidence[index]:.4f}, below "
+                        f"this model's {answers.threshold:g})"
+                    )
+                    if on_invalid:
+                        on_invalid(batch.first_line_number + index, errors[index])
         try:
-            sink.write(render(batch, answers, output_format, errors))
+            sink.write(render(batch, answers, output_format, errors, doubtful))
         except BrokenPipeError:
             raise  # the reader has gone: the caller stops quietly, as Unix tools do
         except (OSError, ValueError) as error:  # ValueError: a closed file

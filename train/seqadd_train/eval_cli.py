@@ -23,6 +23,7 @@ from seqadd_runtime.evaluation import (
     evaluate,
     format_table,
     missed_bars,
+    too_many_silent,
 )
 from seqadd_runtime.families import Pairs
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
@@ -44,9 +45,10 @@ def held_out_pairs(folder: Path) -> Pairs | None:
         return None
 
 
-def onnx_predictor(path: Path) -> tuple[Predictor, int, str]:
+def onnx_predictor(path: Path) -> tuple[Predictor, int, str, float]:
+    """An ONNX file through the runtime: sums and confidences, and the file's threshold."""
     adder = Adder.load(path)
-    return (lambda a, b: adder.add_arrays(a, b)[0]), adder.spec.digits, adder.info.name
+    return adder.add_arrays, adder.spec.digits, adder.info.name, adder.doubt_threshold
 
 
 def keras_predictor(path: Path) -> tuple[Predictor, int, str]:
@@ -62,8 +64,10 @@ def keras_predictor(path: Path) -> tuple[Predictor, int, str]:
 @app.command(
     help=(
         "Evaluate a model: a shipped name, a model folder (its ONNX file, or its Keras model "
-        "with --keras), an .onnx or a .keras file. Prints exact match per family; exits 1 "
-        "when a row misses --min-exact, 2 on a usage or model error."
+        "with --keras), an .onnx or a .keras file. Prints exact match per family and, for "
+        "an ONNX file, its silent wrong answers (not flagged doubtful) and flagged right "
+        "ones; exits 1 when a row misses --min-exact or --max-silent, 2 on a usage or model "
+        "error."
     )
 )
 def main_command(
@@ -87,6 +91,12 @@ def main_command(
         max=1.0,
         help="Exit 1 if any row's exact match is below this (0.99999 = 1 wrong in 100,000).",
     ),
+    max_silent: int | None = typer.Option(
+        None,
+        min=0,
+        help="Exit 1 if any row has more than this many silent wrong answers (wrong and not "
+        "flagged doubtful by the file's threshold).",
+    ),
 ) -> None:
     path = Path(model)
     if keras or path.suffix == ".keras":
@@ -96,23 +106,34 @@ def main_command(
         if not keras_file.is_file():
             fail(f"no Keras model at {keras_file}")
         predict, digits, name = keras_predictor(keras_file)
-        folder, kind = keras_file.parent, "Keras"
+        folder, kind, threshold = keras_file.parent, "Keras", None
     else:
         try:
             onnx_file = resolve_model(model, int8)
-            predict, digits, name = onnx_predictor(onnx_file)
+            predict, digits, name, threshold = onnx_predictor(onnx_file)
         except SeqaddError as error:
             fail(str(error))
         folder, kind = onnx_file.parent, "int8" if int8 else "fp32"
     settings = Settings(
         per_family=per_family, user_samples=user_samples, exhaustive=exhaustive, seed=seed
     )
-    result = evaluate(predict, digits, f"{name} ({kind})", held_out_pairs(folder), settings)
+    if max_silent is not None and threshold is None:
+        fail("--max-silent counts answers not flagged doubtful: a Keras model has no threshold")
+    result = evaluate(
+        predict, digits, f"{name} ({kind})", held_out_pairs(folder), settings, threshold
+    )
     typer.echo(format_table(result))
+    if threshold is not None:
+        typer.echo(
+            f"doubt threshold {threshold:g}: silent = wrong and not flagged doubtful; "
+            "flagged right = right but below the threshold"
+        )
     if json_path is not None:
         write_json(json_path, result)
-    if min_exact is not None:
-        report_bars(result, min_exact)
+    missed = report_bars(result, min_exact) if min_exact is not None else False
+    silent = report_silent(result, max_silent) if max_silent is not None else False
+    if missed or silent:
+        raise typer.Exit(EXIT_BAR_MISSED)
 
 
 def write_json(path: Path, result: Evaluation) -> None:
@@ -122,7 +143,7 @@ def write_json(path: Path, result: Evaluation) -> None:
         fail(f"cannot write {path}: {error.strerror}")
 
 
-def report_bars(result: Evaluation, min_exact: float) -> None:
+def report_bars(result: Evaluation, min_exact: float) -> bool:
     missed = missed_bars(result, min_exact)
     for row in missed:
         typer.echo(
@@ -130,5 +151,15 @@ def report_bars(result: Evaluation, min_exact: float) -> None:
             f"({row.wrong:,} wrong of {row.queries:,})",
             err=True,
         )
-    if missed:
-        raise typer.Exit(EXIT_BAR_MISSED)
+    return bool(missed)
+
+
+def report_silent(result: Evaluation, max_silent: int) -> bool:
+    rows = too_many_silent(result, max_silent)
+    for row in rows:
+        typer.echo(
+            f"{PROG}: {row.name}: {row.silent_wrong:,} silent wrong answers (wrong and not "
+            f"flagged doubtful), more than {max_silent:,}",
+            err=True,
+        )
+    return bool(rows)

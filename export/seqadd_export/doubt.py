@@ -1,0 +1,178 @@
+"""The doubt threshold of one exported file, chosen on a calibration draw of its own.
+
+The runtime calls an answer *doubtful* when its confidence (the product over its characters
+of the top probability) is below the file's threshold. The export runs the file, through the
+runtime, on a large draw (by value, the users' distribution, every stress family, and the
+broad digit patterns given a larger share) with a seed used nowhere else, and takes the
+lowest threshold that flags every wrong answer in it, plus a margin:
+
+* the margin halves the distance to 1 (a wrong answer at confidence 0.99 gives 0.995). Wrong
+  answers are rare, so the most confident one in any finite draw understates the most
+  confident one users will meet; distances to 1 spread over orders of magnitude, so the
+  margin is a factor on that distance rather than a fixed amount.
+* an int8 file's answers depend a little on the other rows of a model run (activation ranges
+  are measured per run). The draw is shuffled and answered in the runtime's own runs of
+  rows, twice, in two orders, and a wrong answer in either pass must be flagged.
+
+With no wrong answer at all the threshold is 0: nothing is doubtful.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from seqadd_runtime.adder import Adder
+from seqadd_runtime.artifact import Doubt
+from seqadd_runtime.cpus import usable_cpus
+from seqadd_runtime.engine import ModelEngine
+from seqadd_runtime.families import STRESS_FAMILIES, Pairs, user_queries
+
+#: The calibration draw's own seed: not the evaluation's (2025), the parity gate's, the
+#: training's or the mining's.
+CALIBRATION_SEED = 7_919
+#: Queries in the calibration draw by default.
+DEFAULT_QUERIES = 10_000_000
+#: The threshold's distance to 1 is the most confident wrong answer's divided by this.
+MARGIN_FACTOR = 2.0
+#: Shares of the draw; every other stress family shares what is left evenly.
+BY_VALUE_SHARE, USERS_SHARE, PATTERNS_SHARE = 0.4, 0.1, 0.11
+#: Points of the risk-coverage curve, on a log scale of the distance to 1.
+CURVE_POINTS = 121
+
+
+def calibration_draw(digits: int, queries: int, seed: int = CALIBRATION_SEED) -> dict[str, Pairs]:
+    """The calibration queries, by part of the draw: at least ``queries`` of them. A family
+    with only a few distinct queries (the largest query) gives each once, on top."""
+    many = [
+        name
+        for name, family in STRESS_FAMILIES.items()
+        if family.size is None and name not in ("uniform_by_value", "digit_patterns")
+    ]
+    each = (1 - BY_VALUE_SHARE - USERS_SHARE - PATTERNS_SHARE) / len(many)
+    shares = {"uniform_by_value": BY_VALUE_SHARE, "digit_patterns": PATTERNS_SHARE}
+    shares |= dict.fromkeys(many, each)
+    parts = {
+        name: STRESS_FAMILIES[name].draw(math.ceil(share * queries), digits, seed)
+        for name, share in shares.items()
+    }
+    parts |= {
+        name: family.draw(family.size(digits), digits, seed)
+        for name, family in STRESS_FAMILIES.items()
+        if family.size is not None
+    }
+    parts["users"] = user_queries(
+        np.random.default_rng([seed, 11]), math.ceil(USERS_SHARE * queries), digits
+    )
+    return parts
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Every answer of the calibration: its confidence and whether it was right."""
+
+    confidence: np.ndarray
+    right: np.ndarray
+
+    def flagged_right(self, threshold: float) -> int:
+        return int((self.right & (self.confidence < threshold)).sum())
+
+    def silent_wrong(self, threshold: float) -> int:
+        return int((~self.right & (self.confidence >= threshold)).sum())
+
+
+def observe(path: Path, a: np.ndarray, b: np.ndarray, passes: int, seed: int) -> Observations:
+    """Answer the queries with the candidate file (its self-check not recorded yet),
+    ``passes`` times in different orders, through the runtime's own runs of rows."""
+    confidence, right = [], []
+    engine = ModelEngine.load(path, threads=1, self_check=False)
+    with Adder(engine, usable_cpus()) as adder:
+        for number in range(passes):
+            order = np.random.default_rng([seed, 97, number]).permutation(a.size)
+            values, shuffled_confidence = adder.add_arrays(a[order], b[order])
+            confidence.append(shuffled_confidence)
+            right.append(values == a[order] + b[order])
+    return Observations(np.concatenate(confidence), np.concatenate(right))
+
+
+def choose_threshold(observations: Observations) -> float:
+    """The lowest threshold that flags every wrong answer, with the margin."""
+    wrong = observations.confidence[~observations.right]
+    if wrong.size == 0:
+        return 0.0
+    most_confident = float(wrong.max())
+    return min(1.0, 1.0 - (1.0 - most_confident) / MARGIN_FACTOR + 1e-9)
+
+
+def risk_coverage(observations: Observations) -> dict[str, list[float]]:
+    """As the threshold moves: the share of right answers flagged, and of wrong ones missed."""
+    right = np.sort(observations.confidence[observations.right])
+    wrong = np.sort(observations.confidence[~observations.right])
+    thresholds = 1.0 - np.logspace(0, -7, CURVE_POINTS)
+    flagged = np.searchsorted(right, thresholds, side="left") / max(right.size, 1)
+    missed = 1.0 - np.searchsorted(wrong, thresholds, side="left") / max(wrong.size, 1)
+    return {
+        "threshold": thresholds.tolist(),
+        "flagged_right_share": flagged.tolist(),
+        "missed_wrong_share": (missed if wrong.size else np.zeros_like(missed)).tolist(),
+    }
+
+
+def calibrate(
+    path: Path, digits: int, queries: int, int8: bool, seed: int = CALIBRATION_SEED
+) -> tuple[Doubt, dict]:
+    """The file's doubt threshold with its figures, and its risk-coverage curve."""
+    parts = calibration_draw(digits, queries, seed)
+    a = np.concatenate([part[0] for part in parts.values()])
+    b = np.concatenate([part[1] for part in parts.values()])
+    passes = 2 if int8 else 1
+    observations = observe(path, a, b, passes, seed)
+    threshold = choose_threshold(observations)
+    wrong = ~observations.right
+    figures = {
+        "queries": int(a.size),
+        "passes": passes,
+        "answers": int(observations.right.size),
+        "seed": seed,
+        "draw": {name: int(part[0].size) for name, part in parts.items()},
+        "wrong": int(wrong.sum()),
+        "most_confident_wrong": float(observations.confidence[wrong].max())
+        if wrong.any()
+        else None,
+        "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}",
+        "flagged_right": observations.flagged_right(threshold),
+        "flagged_right_share": observations.flagged_right(threshold) / observations.right.size,
+        "silent_wrong": observations.silent_wrong(threshold),
+    }
+    return Doubt(round(threshold, 9), figures), risk_coverage(observations)
+
+
+def plot_risk_coverage(curves: dict[str, dict], path: Path, title: str) -> None:
+    """Right answers flagged against wrong answers missed, one line per file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    floor = 1e-7  # a share of 0 cannot be drawn on a log scale: show it at the floor
+    for label, (curve, threshold) in curves.items():
+        flagged = np.maximum(curve["flagged_right_share"], floor)
+        missed = np.maximum(curve["missed_wrong_share"], floor)
+        axis.plot(
+            flagged, missed, marker=".", markersize=3, label=f"{label} (threshold {threshold:.6g})"
+        )
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="share of right answers flagged doubtful",
+        ylabel="share of wrong answers not flagged",
+        title=title,
+    )
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

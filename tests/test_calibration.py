@@ -1,0 +1,60 @@
+"""How the export chooses a file's doubt threshold (seqadd_export.doubt), on made-up answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx", reason="the export needs the train extra")
+from seqadd_export.doubt import (
+    MARGIN_FACTOR,
+    Observations,
+    calibration_draw,
+    choose_threshold,
+    risk_coverage,
+)
+from seqadd_runtime.families import STRESS_FAMILIES
+
+
+def observations(right: list[float], wrong: list[float]) -> Observations:
+    confidence = np.array(right + wrong, dtype=np.float32)
+    return Observations(confidence, np.array([True] * len(right) + [False] * len(wrong)))
+
+
+def test_the_threshold_flags_every_wrong_answer_with_the_margin():
+    seen = observations([0.9999, 0.99999, 0.97], [0.6, 0.99, 0.8])
+    threshold = choose_threshold(seen)
+    assert threshold == pytest.approx(1 - 0.01 / MARGIN_FACTOR, abs=1e-6)
+    assert seen.silent_wrong(threshold) == 0
+    assert seen.flagged_right(threshold) == 1  # 0.97
+    # Without the margin, the most confident wrong answer would slip through.
+    assert seen.silent_wrong(0.99) == 1
+
+
+def test_no_wrong_answer_means_nothing_is_doubtful():
+    seen = observations([0.5, 0.999], [])
+    assert choose_threshold(seen) == 0.0
+    assert seen.flagged_right(0.0) == 0
+
+
+def test_risk_coverage_moves_the_right_way():
+    rng = np.random.default_rng(0)
+    seen = observations(
+        (1 - rng.random(5000) ** 8 * 1e-2).tolist(), (1 - rng.random(50) * 0.3).tolist()
+    )
+    curve = risk_coverage(seen)
+    flagged, missed = np.array(curve["flagged_right_share"]), np.array(curve["missed_wrong_share"])
+    # As the threshold rises, more right answers are flagged and fewer wrong ones missed.
+    assert (np.diff(curve["threshold"]) >= 0).all()
+    assert (np.diff(flagged) >= 0).all() and (np.diff(missed) <= 0).all()
+    assert missed[0] == 1.0 and missed[-1] == 0.0
+
+
+def test_the_draw_is_at_least_the_size_asked_and_covers_every_family():
+    parts = calibration_draw(3, 50_000)
+    assert sum(part[0].size for part in parts.values()) >= 50_000
+    assert set(STRESS_FAMILIES) | {"users"} == set(parts)
+    # Its own seed: not the evaluation's draw of the same family.
+    a, _ = parts["uniform_by_value"]
+    evaluation_a, _ = STRESS_FAMILIES["uniform_by_value"].draw(a.size, 3, seed=2025)
+    assert not np.array_equal(a, evaluation_a)

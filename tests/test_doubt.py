@@ -1,0 +1,211 @@
+"""Doubt: the threshold in the file, what the runtime does with doubtful answers, how the export
+chooses it, and the file's self-check at load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ARTIFACTS, command
+from seqadd_runtime import Adder, DoubtfulAnswerError, ModelError
+from seqadd_runtime.artifact import PREFIX, Doubt, ModelInfo, Probes
+from seqadd_runtime.codec import QuerySpec
+
+onnx = pytest.importorskip("onnx", reason="editing a model needs onnx (the train extra)")
+
+MODEL = ARTIFACTS / "addition-3d" / "model.onnx"
+#: Queries whose confidences spread enough to put a threshold between them.
+QUERIES = [f"{a}+{b}" for a in range(0, 1000, 37) for b in range(5, 1000, 91)]
+
+
+def with_metadata(tmp_path: Path, source: Path = MODEL, **entries: object) -> Path:
+    """A copy of a model file with some seqadd metadata entries replaced (JSON values)."""
+    model = onnx.load(source)
+    for prop in model.metadata_props:
+        key = prop.key.removeprefix(PREFIX)
+        if key in entries:
+            prop.value = json.dumps(entries[key])
+    path = tmp_path / f"model-{len(list(tmp_path.iterdir()))}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def median_confidence() -> float:
+    with Adder.load(MODEL, doubtful="answer") as adder:
+        a, b = (np.array([int(q.split("+")[i]) for q in QUERIES]) for i in (0, 1))
+        return float(np.median(adder.add_arrays(a, b)[1]))
+
+
+@pytest.fixture(scope="module")
+def half_doubtful(tmp_path_factory) -> tuple[Path, float]:
+    """The 3-digit file with its threshold at the median confidence of QUERIES: about half of
+    their answers are doubtful (the file's own self-check is untouched)."""
+    threshold = median_confidence()
+    path = with_metadata(
+        tmp_path_factory.mktemp("doubt"), doubt={"threshold": threshold, "calibration": {}}
+    )
+    return path, threshold
+
+
+def run(model: Path, *args: str, queries=QUERIES):
+    return command(
+        "seqadd-run", "--model", str(model), *args, "-f", "-",
+        input=("\n".join(queries) + "\n").encode(),
+    )  # fmt: skip
+
+
+def test_every_shipped_file_carries_a_calibrated_threshold_and_probes():
+    for name in ("addition-3d", "addition-5d"):
+        for file in ("model.onnx", "model.int8.onnx"):
+            with Adder.load(ARTIFACTS / name / file) as adder:
+                doubt, probes = adder.info.doubt, adder.info.probes
+            figures = doubt.calibration
+            assert figures["queries"] >= 10_000_000, (name, file)
+            assert figures["silent_wrong"] == 0 and figures["passes"] == (
+                2 if "int8" in file else 1
+            )
+            assert 0.0 <= doubt.threshold < 1.0
+            assert probes is not None and len(probes.queries) == 32
+
+
+def test_reject_withholds_doubtful_answers_keeps_lines_aligned_and_exits_1(half_doubtful):
+    model, threshold = half_doubtful
+    plain = run(model, "--doubtful", "answer").stdout.decode().splitlines()
+    rejected = run(model)  # reject is the default
+    lines = rejected.stdout.decode().splitlines()
+    assert rejected.returncode == 1 and len(lines) == len(plain) == len(QUERIES)
+    withheld = [i for i, line in enumerate(lines) if line == ""]
+    assert 0 < len(withheld) < len(QUERIES)
+    assert all(lines[i] == plain[i] for i in range(len(lines)) if i not in withheld)
+    stderr = rejected.stderr.decode().splitlines()
+    assert stderr[0].startswith(f"line {withheld[0] + 1}: doubtful answer (confidence ")
+    assert stderr[-1] == (
+        f"seqadd-run: {len(withheld)} of {len(QUERIES)} answers were doubtful (confidence below "
+        f"{threshold:g}), withheld"
+    )
+
+
+def test_mark_and_answer_give_every_answer_and_count_the_doubtful(half_doubtful):
+    model, threshold = half_doubtful
+    jsonl = run(model, "--doubtful", "mark", "--format", "jsonl")
+    rows = [json.loads(line) for line in jsonl.stdout.decode().splitlines()]
+    assert jsonl.returncode == 0 and len(rows) == len(QUERIES)
+    marked = [row for row in rows if row["doubtful"]]
+    assert all(row["confidence"] < threshold for row in marked)
+    assert all(row["confidence"] >= threshold for row in rows if not row["doubtful"])
+    assert 0 < len(marked) < len(rows) and all(row["answer"] for row in rows)
+    tsv = run(model, "--doubtful", "mark", "--format", "tsv").stdout.decode().splitlines()
+    assert [line.split("\t")[3] == "doubtful" for line in tsv] == [r["doubtful"] for r in rows]
+    answered = run(model, "--doubtful", "answer")
+    assert answered.returncode == 0
+    assert answered.stdout.decode().splitlines() == [row["answer"] for row in rows]
+    assert (
+        answered.stderr.decode()
+        .strip()
+        .endswith(
+            f"{len(marked)} of {len(QUERIES)} answers were doubtful (confidence below "
+            f"{threshold:g}), given"
+        )
+    )
+
+
+def test_verify_separates_flagged_from_silent(tiny_export: Path, tmp_path):
+    """The tiny model, trained one epoch, answers everything wrong: with its calibrated
+    threshold every wrong answer is flagged; with the threshold at 0, every one is silent."""
+    right = run(MODEL, "--verify", queries=["1+1", "999+999"])
+    assert "2 of 2 answers are right (100.0000%); 0 wrong: 0 flagged doubtful, 0 silent" in (
+        right.stderr.decode()
+    )
+    calibrated = run(tiny_export, "--verify", "--doubtful", "mark", queries=["1+1", "12+34"])
+    assert "2 wrong: 2 flagged doubtful, 0 silent" in calibrated.stderr.decode()
+    blind = with_metadata(tmp_path, tiny_export, doubt={"threshold": 0.0, "calibration": {}})
+    result = run(blind, "--verify", queries=["1+1", "12+34"])
+    assert "2 wrong: 0 flagged doubtful, 2 silent" in result.stderr.decode()
+    assert result.returncode == 3
+
+
+def test_seqadd_eval_reports_silent_wrong_answers_and_max_silent_exits_1(tiny_export, tmp_path):
+    args = ["--per-family", "200", "--user-samples", "200", "--no-exhaustive"]
+    calibrated = command("seqadd-eval", str(tiny_export), *args, "--max-silent", "0")
+    assert calibrated.returncode == 0, calibrated.stderr.decode()
+    assert "silent" in calibrated.stdout.decode() and "families never trained on:" in (
+        calibrated.stdout.decode()
+    )
+    blind = with_metadata(tmp_path, tiny_export, doubt={"threshold": 0.0, "calibration": {}})
+    result = command("seqadd-eval", str(blind), *args, "--max-silent", "0")
+    assert result.returncode == 1
+    assert "silent wrong answers (wrong and not flagged doubtful), more than 0" in (
+        result.stderr.decode()
+    )
+
+
+def test_the_api_rejects_a_doubtful_answer_by_default_and_gives_it_when_asked(half_doubtful):
+    model, _ = half_doubtful
+    with Adder.load(model) as adder, pytest.raises(DoubtfulAnswerError, match="doubtful answer"):
+        adder.add(QUERIES)
+    with Adder.load(model, doubtful="answer") as adder:
+        assert adder.add(QUERIES) == run(model, "--doubtful", "answer").stdout.decode().split()
+        a, b = (np.array([int(q.split("+")[i]) for q in QUERIES]) for i in (0, 1))
+        least_sure = QUERIES[int(np.argmin(adder.add_arrays(a, b)[1]))]
+    # A handful of queries takes the short path, in the calling thread: the same rule.
+    with Adder.load(model) as adder, pytest.raises(DoubtfulAnswerError, match="query 1 "):
+        adder.add(["1+1", least_sure])
+
+
+# The file's self-check --------------------------------------------------------------------
+
+
+def test_a_changed_weight_is_refused_at_load(tmp_path):
+    model = onnx.load(MODEL)
+    from onnx import numpy_helper
+
+    (dense,) = [t for t in model.graph.initializer if list(t.dims) == [128, 12]]
+    weights = numpy_helper.to_array(dense).copy()
+    weights[:, 3] += np.float32(0.5)
+    dense.CopyFrom(numpy_helper.from_array(weights, dense.name))
+    onnx.save(model, tmp_path / "changed.onnx")
+    result = command("seqadd-run", "--model", str(tmp_path / "changed.onnx"), "535+61")
+    assert result.returncode == 2 and result.stdout == b""
+    assert "fails its self-check" in result.stderr.decode()
+    assert len(result.stderr.decode().strip().splitlines()) == 1
+
+
+def test_metadata_that_lies_about_reversal_is_refused_at_load(tmp_path):
+    path = with_metadata(tmp_path, reverse=False)
+    with pytest.raises(ModelError, match="fails its self-check"):
+        Adder.load(path)
+
+
+def test_a_file_of_format_1_is_refused_with_advice(tmp_path):
+    path = with_metadata(tmp_path, format=1)
+    with pytest.raises(ModelError, match=r"format 1 is not supported.*export the model again"):
+        Adder.load(path)
+
+
+@pytest.mark.parametrize(
+    "entries, message",
+    [
+        ({"doubt": {"threshold": 2}}, "threshold from 0 to 1"),
+        ({"doubt": {"threshold": "0.9"}}, "threshold from 0 to 1"),
+        ({"probes": {"queries": [], "answers": [], "confidence": [], "tolerance": 0}}, "probes"),
+        (
+            {"probes": {"queries": ["1+1"], "answers": [], "confidence": [], "tolerance": 0}},
+            "as many",
+        ),
+    ],
+)
+def test_malformed_doubt_or_probes_are_refused(tmp_path, entries, message):
+    with pytest.raises(ModelError, match=message):
+        Adder.load(with_metadata(tmp_path, **entries))
+
+
+def test_doubt_and_probes_round_trip_through_metadata():
+    info = ModelInfo(
+        name="m",
+        spec=QuerySpec(3),
+        doubt=Doubt(0.99, {"wrong": 3}),
+        probes=Probes(("1+1",), ("2",), (0.999,), 0.001),
+    )
+    assert ModelInfo.from_metadata(info.to_metadata()) == info
