@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from seqadd_runtime import Adder
 from seqadd_runtime.artifact import ArtifactError, ModelInfo
 from seqadd_runtime.families import STRESS_FAMILIES, user_queries
@@ -79,8 +78,9 @@ def query_lines(digits: int) -> list[str]:
     for index in range(0, len(lines), 20):
         shape = shapes[(index // 20) % len(shapes)]
         lines[index] = shape.format(x=a[index], y=b[index], d=digits)
-    too_long = [f"{10**digits + k}+1" for k in range(50)] + [f"1+{10 ** (digits + 1) - k}" for k in range(50)]
-    alphabet = list("0123456789+- \t") + ["\r", "x", "\u00e9"]
+    too_long = [f"{10**digits + k}+1" for k in range(50)]
+    too_long += [f"1+{10 ** (digits + 1) - k}" for k in range(50)]
+    alphabet = [*"0123456789+- \t", "\r", "x", "\u00e9"]
     random_lines = [
         "".join(rng.choice(alphabet, size=rng.integers(0, 2 * digits + 4), p=_weights(alphabet)))
         for _ in range(400)
@@ -106,7 +106,8 @@ def python_answers(path: Path, lines: list[str]) -> list[dict]:
             text, confidence = answers.text[index].decode(), float(answers.confidence[index])
             rows.append({"answer": text, "confidence": confidence, "error": None})
         else:
-            rows.append({"answer": None, "confidence": None, "error": explain(line, adder.spec.digits)})
+            reason = explain(line, adder.spec.digits)
+            rows.append({"answer": None, "confidence": None, "error": reason})
     return rows
 
 
@@ -156,7 +157,10 @@ def doubt_threshold(confidences: list[float]) -> float:
 
 #: Files the codec must refuse, made from addition-3d's fp32 file: changes and the message.
 REFUSED = {
-    "no-metadata": ({"*": None}, "not a seqadd model: its ONNX metadata has no seqadd.format entry"),
+    "no-metadata": (
+        {"*": None},
+        "not a seqadd model: its ONNX metadata has no seqadd.format entry",
+    ),
     "format-3": (
         {"format": 3},
         "seqadd model format 3 is not supported by this page (it reads format 1 or 2)",
@@ -197,16 +201,27 @@ def web_run(tmp_path_factory) -> dict:
             cases.append({"name": name, "file": file, "lines": lines[name]})
     thresholds = {}
     for name, file in FORMAT2:
-        confidences = [r["confidence"] for r in expected[name, file][:FORMAT2_LINES] if r["error"] is None]
+        confidences = [
+            r["confidence"] for r in expected[name, file][:FORMAT2_LINES] if r["error"] is None
+        ]
         thresholds[name, file] = doubt_threshold(confidences)
-        changes = {"format": 2, "doubt": {"threshold": thresholds[name, file]}, "probes": [{"query": "1+1"}]}
+        changes = {
+            "format": 2,
+            "doubt": {"threshold": thresholds[name, file]},
+            "probes": [{"query": "1+1"}],
+        }
         rewrite(SHIPPED_DIR / name / file, models / f"format2-{name}" / file, changes)
-        cases.append({"name": f"format2-{name}", "file": file, "lines": lines[name][:FORMAT2_LINES]})
+        cases.append(
+            {"name": f"format2-{name}", "file": file, "lines": lines[name][:FORMAT2_LINES]}
+        )
     metadata = {}
     for folder, (changes, _) in REFUSED.items():
-        metadata[folder] = rewrite(SHIPPED_DIR / "addition-3d" / "model.onnx", models / folder / "model.onnx", changes)
+        source = SHIPPED_DIR / "addition-3d" / "model.onnx"
+        metadata[folder] = rewrite(source, models / folder / "model.onnx", changes)
 
-    codec_lines = [(line, digits) for name, digits in SHIPPED.items() for line in lines[name][:3000]]
+    codec_lines = [
+        (line, digits) for name, digits in SHIPPED.items() for line in lines[name][:3000]
+    ]
     reprs = sorted({ch for line in HAND_LINES for ch in line} | set(HAND_LINES[:20]))
     (models / "expected-codec.json").write_text(
         json.dumps(
@@ -214,7 +229,9 @@ def web_run(tmp_path_factory) -> dict:
                 "shipped": {f"{n}/{f}": d for n, d in SHIPPED.items() for f in FILES},
                 "metadata": {f"{folder}/model.onnx": m for folder, m in metadata.items()},
                 "format2": {f"format2-{n}/{f}": t for (n, f), t in thresholds.items()},
-                "refused": {f"{folder}/model.onnx": message for folder, (_, message) in REFUSED.items()},
+                "refused": {
+                    f"{folder}/model.onnx": message for folder, (_, message) in REFUSED.items()
+                },
                 "queries": [
                     {"line": line, "digits": digits, "reading": read_query(line.encode(), digits)}
                     for line, digits in codec_lines
@@ -236,9 +253,11 @@ def web_run(tmp_path_factory) -> dict:
     node_seconds = time.perf_counter() - started
 
     speed_lines = {
-        name: [line for line in lines[name] if isinstance(read_query(line.encode(), digits), tuple) and "\r" not in line][
-            : 128 * 20
-        ]
+        name: [
+            line
+            for line in lines[name]
+            if isinstance(read_query(line.encode(), digits), tuple) and "\r" not in line
+        ][: 128 * 20]
         for name, digits in SHIPPED.items()
     }
     speed = [
@@ -255,7 +274,9 @@ def web_run(tmp_path_factory) -> dict:
     )
     try:
         banner = server.stdout.readline()
-        assert banner.startswith("seqadd web page: http://127.0.0.1:"), banner + server.stderr.read()
+        assert banner.startswith("seqadd web page: http://127.0.0.1:"), (
+            banner + server.stderr.read()
+        )
         url = banner.split()[3]
         job = {
             "url": url + "?model=addition-5d/model.onnx",
@@ -283,7 +304,9 @@ def web_run(tmp_path_factory) -> dict:
         server.terminate()
         server.wait(timeout=30)
     python = {
-        (s["name"], s["file"]): python_speed(SHIPPED_DIR / s["name"] / s["file"], s["batch1"], s["batch128"])
+        (s["name"], s["file"]): python_speed(
+            SHIPPED_DIR / s["name"] / s["file"], s["batch1"], s["batch128"]
+        )
         for s in speed
     }
     return {
@@ -364,19 +387,31 @@ def test_where_an_int8_answer_differs_from_pythons_the_page_has_the_exact_sum(we
     for case in shipped_cases(web_run["page"], "model.int8.onnx"):
         result = compare(case, web_run["expected"][case["name"], case["file"]])
         for query, page_answer, python_answer, exact in result["answers"]:
-            assert page_answer == exact != python_answer, (case["name"], query, page_answer, python_answer)
+            assert page_answer == exact != python_answer, (
+                case["name"],
+                query,
+                page_answer,
+                python_answer,
+            )
+
+
+def format2_case(page: dict, name: str, file: str) -> dict:
+    wanted = (f"format2-{name}", file)
+    return next(case for case in page["cases"] if (case["name"], case["file"]) == wanted)
 
 
 def test_format_2_shows_doubt_below_the_threshold(web_run):
     page = web_run["page"]
     for name, file in FORMAT2:
-        case = next(c for c in page["cases"] if c["name"] == f"format2-{name}" and c["file"] == file)
+        case = format2_case(page, name, file)
         threshold = web_run["thresholds"][name, file]
         assert case["info"]["format"] == 2 and case["info"]["doubtThreshold"] == threshold
         expected = web_run["expected"][name, file][:FORMAT2_LINES]
         result = compare(case, expected)
         assert result["messages"] == result["answers"] == []
-        doubtful = [row["confidence"] < threshold if row["error"] is None else None for row in expected]
+        doubtful = [
+            row["confidence"] < threshold if row["error"] is None else None for row in expected
+        ]
         assert [row["doubtful"] for row in case["answers"]] == doubtful
         assert 0 < doubtful.count(True) < doubtful.count(False)
 
@@ -423,11 +458,105 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
+REPORT = """# seqadd in the browser
+
+`make web` serves a static page (`web/`) on 127.0.0.1 that loads a shipped model with
+[onnxruntime-web](https://www.npmjs.com/package/onnxruntime-web) (WebAssembly) and answers
+the queries typed into its box, one per line: each answer, its confidence (the product of
+each character's top probability, as the Python runtime computes it), whether it is
+doubtful (once a model names a doubt threshold: contract format 2), and the runtime's own
+message for an invalid line. Nothing is fetched from the network: onnxruntime-web's files
+come from `web/node_modules` (`npm ci`), the models from the package's `models/` folder.
+
+![the page answering](web.png)
+
+`web/codec.js` reads everything about the model from the ONNX file's own metadata (parsed
+from the file's bytes: onnxruntime-web does not expose it), checks the contract version
+and refuses a file it does not understand with one error naming why.
+
+This page is written by `make web-check` (tests/test_web.py) from its own run: {cpu},
+{cores} cores, shared with other work; {browser} headless; Python {python}.
+Figures move between runs.
+
+## Versions: the same files on two onnxruntime builds
+
+The Python runtime runs onnxruntime {ort_python} (native); the page runs onnxruntime-web
+{ort_web} (WebAssembly, SIMD; npm, pinned in `web/package-lock.json`). The files are the
+shipped ones, unchanged, and both sides run them on one thread, at most 128 rows per run,
+the same rows together (int8 files quantize each run's activations together, so the rows of
+a run move each other's probabilities).
+
+- Every line is read alike: the same lines valid, the same message for every invalid one.
+- fp32: every answer is the same; confidences differ in the last bits at most (the gap
+  column: the largest confidence difference where the answers agree; the test allows
+  {tolerance:.0e}).
+- int8: some answers differ, and in every one of them the page's answer is the exact sum and
+  Python's is not (the test checks it). This is not the version skew: onnxruntime-node
+  1.30.0, native and the page's own version, answered the queries checked by hand (459+900
+  and 439+424 on addition-3d's int8 file) exactly as Python does, 1369 and 873 with the same
+  confidences, where the page says 1359 and 863. Native onnxruntime's int8 kernels differ by
+  CPU (this one has AVX2 without VNNI); WebAssembly's do not.
+
+| model | file | lines | invalid | messages differ | answers differ | page exact | gap | load |
+|---|---|---:|---:|---:|---:|---:|---:|---:|
+{rows}
+
+The first int8 answers that differ, per file:
+
+| model | file | query | page | Python |
+|---|---|---|---:|---:|
+{examples}
+
+Lines: every stress family of `seqadd_runtime.families` (300 each), 1,500 users' queries,
+some written with white space, leading zeros or a Windows line ending, and invalid lines
+(hand-written, operands one digit too long, random characters).
+
+Doubt, on copies of the fp32 files rewritten to format 2 with a threshold (the shipped files
+are format 1: no threshold, no doubt shown): every answer below it is flagged, no other.
+
+| model | file | threshold | lines | doubtful |
+|---|---|---:|---:|---:|
+{doubt_rows}
+
+## Page weight
+
+First visit: {raw:.1f} MB raw, {packed:.1f} MB gzipped (level 9), nearly all of it
+onnxruntime-web's WebAssembly. The page itself is a few kilobytes.
+
+| file | bytes | gzipped |
+|---|---:|---:|
+{weight_rows}
+
+## Load time and speed
+
+On loopback, from navigation to the first answers shown: {ready:.0f} ms (fetching and
+compiling the WebAssembly, fetching the model, creating the session, answering the box).
+Loading another model: the load column above.
+
+Queries per second, one thread: the page's `answer()` (parse, encode, run, decode) in
+Chromium beside the Python runtime's `Adder.add` in the test's process, on the same valid
+lines, one line per call (batch 1) and 128 lines per call (batch 128).
+
+| model | file | page, 1 | Python, 1 | page, 128 | Python, 128 | page/Python at 128 |
+|---|---|---:|---:|---:|---:|---:|
+{speed_rows}
+
+## Run it
+
+```
+make web        # npm ci in web/ once, then serves http://127.0.0.1:8022/
+make web-check  # Chromium (apt) when missing, npm ci, then this test
+```
+
+`python3 web/serve.py --port N --models FOLDER` serves another port or folder of models.
+The page takes `?model=addition-3d/model.int8.onnx` and `?threads=N` (one thread by
+default; more need the cross-origin isolation headers the server sends).
+"""
+
+
 def report(run: dict) -> str:
     page = run["page"]
     weight = page["weight"]
-    raw = sum(w["raw"] for w in weight.values())
-    packed = sum(w["gzip"] for w in weight.values())
     rows, examples = [], []
     for case in page["cases"]:
         if case["name"] not in SHIPPED:
@@ -440,13 +569,17 @@ def report(run: dict) -> str:
             f"{len(result['messages'])} | {len(result['answers'])} | {exact} | "
             f"{result['gap']:.1e} | {case['loadMs']:.0f} ms |"
         )
-        examples += [f"| {case['name']} | {case['file']} | `{q}` | {p} | {py} |" for q, p, py, _ in result["answers"][:3]]
+        examples += [
+            f"| {case['name']} | {case['file']} | `{query}` | {page_answer} | {python_answer} |"
+            for query, page_answer, python_answer, _ in result["answers"][:3]
+        ]
     speed_rows = []
     for s in page["speed"]:
         py = run["python_speed"][s["name"], s["file"]]
         speed_rows.append(
             f"| {s['name']} | {s['file']} | {s['batch1']:,.0f} | {py['batch1']:,.0f} | "
-            f"{s['batch128']:,.0f} | {py['batch128']:,.0f} | {s['batch128'] / py['batch128']:.2f}x |"
+            f"{s['batch128']:,.0f} | {py['batch128']:,.0f} | "
+            f"{s['batch128'] / py['batch128']:.2f}x |"
         )
     weight_rows = [
         f"| `{path}` | {w['raw']:,} | {w['gzip']:,} |"
@@ -454,106 +587,26 @@ def report(run: dict) -> str:
     ]
     doubt_rows = []
     for name, file in FORMAT2:
-        case = next(c for c in page["cases"] if c["name"] == f"format2-{name}" and c["file"] == file)
+        case = format2_case(page, name, file)
         flagged = sum(bool(a["doubtful"]) for a in case["answers"])
         doubt_rows.append(
-            f"| {name} | {file} | {run['thresholds'][name, file]:.6f} | {len(case['answers']):,} | {flagged:,} |"
+            f"| {name} | {file} | {run['thresholds'][name, file]:.6f} | "
+            f"{len(case['answers']):,} | {flagged:,} |"
         )
-    return "\n".join(
-        [
-            "# seqadd in the browser",
-            "",
-            "`make web` serves a static page (`web/`) on 127.0.0.1 that loads a shipped model with",
-            "[onnxruntime-web](https://www.npmjs.com/package/onnxruntime-web) (WebAssembly) and answers",
-            "the queries typed into its box, one per line: each answer, its confidence (the product of",
-            "each character's top probability, as the Python runtime computes it), whether it is",
-            "doubtful (once a model names a doubt threshold: contract format 2), and the runtime's own",
-            "message for an invalid line. Nothing is fetched from the network: onnxruntime-web's files",
-            "come from `web/node_modules` (`npm ci`), the models from the package's `models/` folder.",
-            "",
-            "![the page answering](web.png)",
-            "",
-            "`web/codec.js` reads everything about the model from the ONNX file's own metadata (parsed",
-            "from the file's bytes: onnxruntime-web does not expose it), checks the contract version",
-            "and refuses a file it does not understand with one error naming why.",
-            "",
-            "This page is written by `make web-check` (tests/test_web.py) from its own run:",
-            f"{_cpu()}, {os.cpu_count()} cores, shared with other work; {page['browser']} headless;",
-            f"Python {platform.python_version()}. Figures move between runs.",
-            "",
-            "## Versions: the same files on two onnxruntime builds",
-            "",
-            f"The Python runtime runs onnxruntime {_python_ort_version()} (native); the page runs onnxruntime-web "
-            f"{page['firstLoad']['ortVersion']} (WebAssembly, SIMD; npm, pinned in `web/package-lock.json`).",
-            "The files are the shipped ones, unchanged, and both sides run them on one thread, at most",
-            "128 rows per run, the same rows together (int8 files quantize each run's activations",
-            "together, so the rows of a run move each other's probabilities).",
-            "",
-            "- Every line is read alike: the same lines valid, the same message for every invalid one.",
-            "- fp32: every answer is the same; confidences differ in the last bits at most (the",
-            "  largest gap below; the test allows 1e-6).",
-            "- int8: the answers differ on some queries, and in every one of them the page's answer is",
-            "  the exact sum and Python's is not (the test checks it). This is not the version skew:",
-            "  onnxruntime-node 1.30.0, native and the page's own version, answered the queries checked",
-            "  by hand (459+900, 439+424 on addition-3d's int8 file) exactly as Python does, 1369 and",
-            "  873 with the same confidences, where the page says 1359 and 863. Native onnxruntime's",
-            "  int8 kernels differ by CPU (this one has AVX2 without VNNI); WebAssembly's do not.",
-            "",
-            "| model | file | lines | invalid | different messages | different answers | of which the page's is exact | largest confidence gap, same answers | load |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-            *rows,
-            "",
-            "Some of the int8 answers that differ (the first three per file):",
-            "",
-            "| model | file | query | page | Python |",
-            "|---|---|---|---:|---:|",
-            *examples,
-            "",
-            "Lines: every stress family of `seqadd_runtime.families` (300 each), 1,500 users'",
-            "queries, some written with white space, leading zeros or a Windows line ending, and",
-            "invalid lines (hand-written, operands one digit too long, random characters).",
-            "",
-            "Doubt, on copies of the files rewritten to format 2 with a threshold (the shipped files",
-            "are format 1: no threshold, no doubt shown): every answer below it is flagged, no other.",
-            "",
-            "| model | file | threshold | lines | doubtful |",
-            "|---|---|---:|---:|---:|",
-            *doubt_rows,
-            "",
-            "## Page weight",
-            "",
-            f"First visit: {raw / 1e6:.1f} MB raw, {packed / 1e6:.1f} MB gzipped (level 9), nearly all of",
-            "it onnxruntime-web's WebAssembly. The page itself is a few kilobytes.",
-            "",
-            "| file | bytes | gzipped |",
-            "|---|---:|---:|",
-            *weight_rows,
-            "",
-            "## Load time and speed",
-            "",
-            f"On loopback, from navigation to the first answers shown: {page['firstLoad']['readyMs']:.0f} ms",
-            "(fetching and compiling the WebAssembly, fetching the model, creating the session,",
-            "answering the box). Loading another model: the load column above.",
-            "",
-            "Queries per second, one thread: the page's `answer()` (parse, encode, run, decode) in",
-            "Chromium beside the Python runtime's `Adder.add` in the test's process, on the same lines,",
-            "one line per call (batch 1) and 128 lines per call (batch 128).",
-            "",
-            "| model | file | browser, batch 1 | Python, batch 1 | browser, batch 128 | Python, batch 128 | browser/Python at 128 |",
-            "|---|---|---:|---:|---:|---:|---:|",
-            *speed_rows,
-            "",
-            "## Run it",
-            "",
-            "```",
-            "make web        # npm ci in web/ once, then serves http://127.0.0.1:8022/",
-            "make web-check  # installs Chromium (apt) when missing and npm packages, then this test",
-            "```",
-            "",
-            "`web/serve.py --port N --models FOLDER` serves another port or folder of models.",
-            "The page takes `?model=addition-3d/model.int8.onnx` and `?threads=N` (one thread by",
-            "default; more need the cross-origin isolation headers the server sends).",
-            "",
-        ]
+    return REPORT.format(
+        cpu=_cpu(),
+        cores=os.cpu_count(),
+        browser=page["browser"],
+        python=platform.python_version(),
+        ort_python=_python_ort_version(),
+        ort_web=page["firstLoad"]["ortVersion"],
+        tolerance=FP32_TOLERANCE,
+        rows="\n".join(rows),
+        examples="\n".join(examples),
+        doubt_rows="\n".join(doubt_rows),
+        raw=sum(w["raw"] for w in weight.values()) / 1e6,
+        packed=sum(w["gzip"] for w in weight.values()) / 1e6,
+        weight_rows="\n".join(weight_rows),
+        ready=page["firstLoad"]["readyMs"],
+        speed_rows="\n".join(speed_rows),
     )
-

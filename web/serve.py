@@ -18,6 +18,7 @@ import sys
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -34,7 +35,9 @@ def model_listing(models_dir: Path) -> list[dict]:
     """Each model folder with its .onnx files, fp32 (model.onnx) first."""
     listing = []
     for folder in sorted(p for p in models_dir.iterdir() if p.is_dir()):
-        files = sorted((f.name for f in folder.glob("*.onnx")), key=lambda n: (n != "model.onnx", n))
+        files = sorted(
+            (f.name for f in folder.glob("*.onnx")), key=lambda n: (n != "model.onnx", n)
+        )
         if files:
             listing.append({"name": folder.name, "files": files})
     return listing
@@ -43,7 +46,7 @@ def model_listing(models_dir: Path) -> list[dict]:
 class PageHandler(SimpleHTTPRequestHandler):
     """Static files from three roots, with cross-origin isolation and no caching."""
 
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **SimpleHTTPRequestHandler.extensions_map,
         ".js": "text/javascript",
         ".mjs": "text/javascript",
@@ -85,7 +88,7 @@ class PageHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+    def log_message(self, format: str, *args) -> None:
         """Quiet: the terminal shows the address, not every request."""
 
 
@@ -104,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     except OSError as error:
-        print(f"seqadd-web: error: cannot listen on port {args.port}: {error.strerror}", file=sys.stderr)
+        print(
+            f"seqadd-web: error: cannot listen on port {args.port}: {error.strerror}",
+            file=sys.stderr,
+        )
         return 2
     host, port = server.server_address[:2]
     print(f"seqadd web page: http://{host}:{port}/ (Ctrl-C stops)", flush=True)
