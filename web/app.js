@@ -104,10 +104,11 @@ function show(results, elapsedMs) {
   $("results").hidden = results.length === 0;
   const invalid = results.filter((r) => r.error).length;
   const doubtful = results.filter((r) => r.doubtful).length;
+  // Without a threshold in the model (format 1) there is no doubt to count.
+  const doubt = current.info.doubtThreshold === null ? "" : `${doubtful} doubtful, `;
   const shown = results.length > SHOWN_ROWS ? `, first ${SHOWN_ROWS} shown` : "";
   $("summary").textContent =
-    `${results.length} lines, ${invalid} invalid, ${doubtful} doubtful, ` +
-    `${elapsedMs.toFixed(1)} ms${shown}`;
+    `${results.length} lines, ${invalid} invalid, ${doubt}${elapsedMs.toFixed(1)} ms${shown}`;
 }
 
 async function answerBox() {
