@@ -10,7 +10,7 @@ RUN_VENV := .venv-run
 PIP_FLAGS := --disable-pip-version-check --quiet
 RUNTIME_SOURCES := $(shell find runtime -name '*.py' -o -name '*.onnx') pyproject.toml constraints.txt
 
-.PHONY: run test lint slim-check arm64-check constraints clean
+.PHONY: run test lint slim-check arm64-check constraints clean web web-check
 
 run: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt --verify
@@ -45,6 +45,29 @@ slim-check:
 arm64-check:
 	bash .ci/arm64-check
 
+
+# The web page (web/): onnxruntime-web from npm (pinned by web/package-lock.json), served on
+# 127.0.0.1 with the cross-origin isolation headers (see docs/web.md).
+WEB_PORT ?= 8022
+CHROMIUM ?= chromium
+
+web: web/node_modules/.installed
+	$(PYTHON) web/serve.py --port $(WEB_PORT)
+
+# puppeteer-core never downloads a browser; the tests drive Debian's chromium.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The page in headless Chromium against the Python runtime, and the codec in Node. Installs
+# Chromium with apt when missing (the test skips, saying so, where it cannot be installed).
+web-check: $(DEV_VENV)/.installed web/node_modules/.installed
+	@command -v $(CHROMIUM) >/dev/null || { \
+	  echo "make web-check: installing chromium with apt-get"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "make web-check: NOTICE: chromium could not be installed; the browser test will be skipped"; }
+	$(DEV_VENV)/bin/python -m pytest -q -rs tests/test_web.py
+
 # Pin the exact set installed in the dev environment (after changing pyproject's ranges).
 constraints: $(DEV_VENV)/.installed
 	{ echo "# Exact versions that CI and the Makefile install (pip install -c constraints.txt ...)."; \
@@ -52,4 +75,4 @@ constraints: $(DEV_VENV)/.installed
 	  $(DEV_VENV)/bin/pip freeze --exclude-editable | grep -v '^seqadd\|^#'; } > constraints.txt
 
 clean:
-	rm -rf $(DEV_VENV) $(RUN_VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(DEV_VENV) $(RUN_VENV) web/node_modules build *.egg-info .pytest_cache .ruff_cache
