@@ -9,9 +9,9 @@ from functools import cache
 import numpy as np
 import pytest
 from conftest import ARTIFACTS, SHIPPED
-from seqadd_export.convert import sha256_of
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
+from seqadd_runtime.digest import file_sha256
 from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
 from seqadd_train.config import TrainConfig
 
@@ -112,11 +112,11 @@ def test_committed_onnx_files_match_their_parity_report(name):
     folder = ARTIFACTS / name
     report = json.loads((folder / "parity.json").read_text())
     assert report["passed"] and report["opset"] == 13
-    assert sha256_of(folder / "model.onnx") == report["onnx_sha256"]
-    assert sha256_of(folder / "model.keras") == report["source_sha256"]
+    assert file_sha256(folder / "model.onnx") == report["onnx_sha256"]
+    assert file_sha256(folder / "model.keras") == report["source_sha256"]
     if (folder / "model.int8.onnx").is_file():
         assert report["int8"]["passed"]
-        assert sha256_of(folder / "model.int8.onnx") == report["int8"]["onnx_sha256"]
+        assert file_sha256(folder / "model.int8.onnx") == report["int8"]["onnx_sha256"]
     else:
         assert not report["int8"]["passed"]
     adder = Adder.load(folder)

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from seqadd_runtime import families
 from seqadd_runtime.choice import Choice
-from seqadd_runtime.codec import QuerySpec, digit_count, encode_answers, encode_queries, one_hot
-from seqadd_runtime.families import user_queries
+from seqadd_runtime.codec import QuerySpec, encode_answers, encode_queries, one_hot
 
 #: Training-set sizes by digits, from the Keras example's results table.
 DEFAULT_TRAINING_SIZE = {1: 1_000, 2: 5_000, 3: 50_000, 4: 400_000, 5: 550_000}
@@ -53,10 +52,6 @@ class Problems:
 
     def pair_keys(self, digits: int) -> np.ndarray:
         return pair_keys(self.a, self.b, digits)
-
-    def lengths(self) -> tuple[np.ndarray, np.ndarray]:
-        """Digit counts of the operands, as written canonically."""
-        return digit_count(self.a), digit_count(self.b)
 
     def take(self, index: np.ndarray) -> Problems:
         return Problems(self.a[index], self.b[index])
@@ -141,18 +136,6 @@ def make_splits(
     seen = np.concatenate([train.pair_keys(digits), validation.pair_keys(digits)])
     test = draw_unique_pairs(rng, test_size, digits, seen)
     return Splits(train, validation, test)
-
-
-def draw_user_queries(rng: np.random.Generator, count: int, digits: int) -> Problems:
-    """Queries the way users send them: any pair, either order, repeats allowed."""
-    return Problems(*user_queries(rng, count, digits))
-
-
-def length_combination(
-    rng: np.random.Generator, length_a: int, length_b: int, samples: int
-) -> Problems:
-    """Problems whose operands have exactly these lengths (see families.length_combination)."""
-    return Problems(*families.length_combination(rng, length_a, length_b, samples))
 
 
 def with_stress_mix(splits: Splits, digits: int, share: float, seed: int) -> Problems:
