@@ -71,13 +71,14 @@ def test_help_explains_every_option_with_defaults_from_the_config():
         "--epochs": defaults.epochs,
         "--batch-size": defaults.batch_size,
         "--seed": defaults.seed,
-        "--test-size": defaults.test_size,
     }
     for flag, value in shown_defaults.items():
         assert f"{flag} <int" in flat, flag
         shown = flat.split(f"{flag} <int", 1)[1].split(" --", 1)[0]
         assert f"[default: {value}" in shown, (flag, shown)
     assert "--init-from" in text and "--stress-share" in text
+    test_size = flat.split("--test-size <int", 1)[1].split(" --", 1)[0]
+    assert f"Default: {defaults.test_size:,}, or a tenth of the distinct pairs" in test_size
     for option in (
         "--digits", "--training-size", "--epochs", "--batch-size", "--learning-rate", "--seed",
         "--out", "--no-reverse", "--sampler", "--resume", "--keep-best", "--target-exact",

@@ -31,6 +31,10 @@ from seqadd_runtime.codec import QuerySpec, encode_answers, encode_queries, one_
 DEFAULT_TRAINING_SIZE = {1: 1_000, 2: 5_000, 3: 50_000, 4: 400_000, 5: 550_000}
 
 
+class TrainingDataError(ValueError):
+    """The settings ask for data that cannot be drawn (more distinct pairs than there are)."""
+
+
 class Sampler(Choice):
     user = "user"
     seed = "seed"
@@ -85,13 +89,13 @@ def draw_unique_pairs(
 ) -> Problems:
     """``count`` distinct unordered pairs, none of whose keys is in ``exclude``.
 
-    Pairs keep the order they were drawn in, as in the example. Raises ValueError when there
-    are not enough pairs left to draw from.
+    Pairs keep the order they were drawn in, as in the example. Raises TrainingDataError when
+    there are not enough pairs left to draw from.
     """
     available = unordered_pair_count(digits) - np.unique(exclude).size
     # Rejection sampling slows down badly as the pool empties; refuse well before that.
     if count > available // 2:
-        raise ValueError(
+        raise TrainingDataError(
             f"cannot draw {count:,} new distinct {digits}-digit pairs: only {available:,} "
             "remain; ask for fewer problems or more digits"
         )
