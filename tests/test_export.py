@@ -40,6 +40,7 @@ def test_export_writes_gated_models_and_report(tiny_export: Path):
     assert ops.count("MatMul") == 1 + (answer_length - 1) + 1  # + the Dense layer's
 
 
+@pytest.mark.exports
 def test_direct_graph_passes_the_same_gate(tiny_model: Path, tmp_path: Path):
     output = tmp_path / "direct.onnx"
     result = command(

@@ -56,6 +56,7 @@ MODELS_AND_FILES = [
 
 
 @pytest.mark.parametrize("name, int8", MODELS_AND_FILES)
+@pytest.mark.full_eval
 def test_every_family_meets_the_bar(name, int8):
     if int8 and not (ARTIFACTS / name / "model.int8.onnx").is_file():
         pytest.skip("no int8 variant ships for this model")
@@ -71,6 +72,7 @@ def test_every_family_meets_the_bar(name, int8):
         assert evaluation.row("every_query").queries == 10 ** (2 * evaluation.digits)
 
 
+@pytest.mark.full_eval
 def test_the_5d_fp32_file_keeps_at_least_the_int8_bar():
     """While the fp32 bar is not met, the fp32 file must not fall behind its own int8 bar."""
     for row in onnx_evaluation("addition-5d", False).rows:
@@ -97,6 +99,7 @@ def test_held_out_file_is_the_one_training_reported(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.full_eval
 def test_onnx_answers_as_the_keras_evaluation_reported(name):
     """The Keras figures in metrics.json and the ONNX file's agree on every family: the
     export changed nothing that evaluation can see."""

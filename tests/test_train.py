@@ -136,7 +136,7 @@ def test_resume_without_checkpoint_is_refused(tmp_path: Path):
     assert "nothing to resume" in result.stderr.decode()
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path):
     args = [
         "--digits", "2", "--training-size", "3000", "--test-size", "100", "--epochs", "4",
