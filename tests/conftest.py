@@ -17,15 +17,19 @@ SHIPPED = ("addition-3d", "addition-5d")
 
 #: Fixtures that make every test using them slow, and the marker that says why.
 SLOW_FIXTURES = {"tiny_model": "trains", "tiny_export": "exports"}
+#: Test modules every test of which is slow, and the marker that says why.
+SLOW_MODULES = {"test_ray.py": "cluster"}
 #: Markers that name what makes a test slow; each implies `slow`, which the quick tier skips.
-SLOW_MARKERS = ("trains", "exports", "full_eval")
+SLOW_MARKERS = ("trains", "exports", "full_eval", "cluster")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that train or export through a fixture, so none can be left unmarked,
-    and mark everything slow that is slow for a named reason."""
+    """Mark the tests that train or export through a fixture or start a cluster, so none can
+    be left unmarked, and mark everything slow that is slow for a named reason."""
     for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(SLOW_MODULES[item.path.name])
         for fixture, marker in SLOW_FIXTURES.items():
             if fixture in item.fixturenames:  # the fixture closure: tiny_export needs tiny_model
                 item.add_marker(marker)
