@@ -95,3 +95,22 @@ def test_the_exit_status_table_lists_every_status_the_commands_use(page: str):
     table = section(page, "Exit statuses")
     statuses = set(re.findall(r"^\| (\d+) \|", table, re.M))
     assert {"0", "1", "2", "3", "130", "143", "129"} <= statuses
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize(
+    "page", [*READMES, *(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
+)
+def test_every_relative_link_leads_to_a_file(page: str):
+    text = read_page(page)
+    base = (REPO / page).parent
+    if page == "docs/README.proposed.md":
+        base = REPO  # written to become README.md at the top of the tree
+    missing = [
+        target
+        for target in LINK.findall(text)
+        if "://" not in target and not (base / target).exists()
+    ]
+    assert not missing, f"{page} links to files that do not exist: {missing}"
