@@ -100,9 +100,10 @@ def test_the_exit_status_table_lists_every_status_the_commands_use(page: str):
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
-@pytest.mark.parametrize(
-    "page", [*READMES, *(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
-)
+DOCS = sorted({*READMES, *(f"docs/{path.name}" for path in (REPO / "docs").glob("*.md"))})
+
+
+@pytest.mark.parametrize("page", DOCS)
 def test_every_relative_link_leads_to_a_file(page: str):
     text = read_page(page)
     base = (REPO / page).parent
