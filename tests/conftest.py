@@ -16,11 +16,11 @@ SHIPPED = ("addition-3d", "addition-5d")
 
 
 #: Fixtures that make every test using them slow, and the marker that says why.
-SLOW_FIXTURES = {"tiny_model": "trains", "tiny_export": "exports"}
+SLOW_FIXTURES = {"tiny_model": "trains", "tiny_export": "exports", "dist": "builds"}
 #: Test modules every test of which is slow, and the marker that says why.
 SLOW_MODULES = {"test_ray.py": "cluster"}
 #: Markers that name what makes a test slow; each implies `slow`, which the quick tier skips.
-SLOW_MARKERS = ("trains", "exports", "full_eval", "cluster")
+SLOW_MARKERS = ("trains", "exports", "full_eval", "cluster", "builds")
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
