@@ -3,8 +3,8 @@
 #               and check the answers with exact arithmetic (--verify, on stderr)
 #   make test   install everything (train, dev, ray and peers extras), then lint and run the tests
 # and, while editing:
-#   make check  ruff, then the tests that train, export, evaluate at full size, start Ray and
-#               build the wheel nothing (pytest -m "not slow": the markers in pyproject.toml)
+#   make check  ruff, then every test but those that train, export, evaluate at full size,
+#               start Ray or build the wheel (pytest -m "not slow": markers in pyproject.toml)
 # Both create their own virtual environment on first use and are idempotent after that.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
