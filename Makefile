@@ -2,6 +2,9 @@
 #   make run    install the slim runtime (numpy, onnxruntime, typer), answer examples/queries.txt
 #               and check the answers with exact arithmetic (--verify, on stderr)
 #   make test   install everything (train, dev, ray and peers extras), then lint and run the tests
+# and, while editing:
+#   make check  ruff, then every test but those that train, export, evaluate at full size,
+#               start Ray or build the wheel (pytest -m "not slow": markers in pyproject.toml)
 # Both create their own virtual environment on first use and are idempotent after that.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,7 +13,7 @@ RUN_VENV := .venv-run
 PIP_FLAGS := --disable-pip-version-check --quiet
 RUNTIME_SOURCES := $(shell find runtime -name '*.py' -o -name '*.onnx') pyproject.toml constraints.txt
 
-.PHONY: run test lint slim-check arm64-check constraints clean web web-check
+.PHONY: run test check lint slim-check arm64-check constraints clean web web-check
 
 run: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/seqadd-run --file examples/queries.txt --verify
@@ -18,6 +21,11 @@ run: $(RUN_VENV)/.installed
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .
 	$(DEV_VENV)/bin/python -m pytest -q --ignore=tests/test_web.py
+
+check: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/ruff format --check .
+	$(DEV_VENV)/bin/python -m pytest -q -m "not slow" --ignore=tests/test_web.py
 
 lint: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .

@@ -15,6 +15,28 @@ ARTIFACTS = REPO / "artifacts"
 SHIPPED = ("addition-3d", "addition-5d")
 
 
+#: Fixtures that make every test using them slow, and the marker that says why.
+SLOW_FIXTURES = {"tiny_model": "trains", "tiny_export": "exports", "dist": "builds"}
+#: Test modules every test of which is slow, and the marker that says why.
+SLOW_MODULES = {"test_ray.py": "cluster"}
+#: Markers that name what makes a test slow; each implies `slow`, which the quick tier skips.
+SLOW_MARKERS = ("trains", "exports", "full_eval", "cluster", "builds")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that train or export through a fixture or start a cluster, so none can
+    be left unmarked, and mark everything slow that is slow for a named reason."""
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(SLOW_MODULES[item.path.name])
+        for fixture, marker in SLOW_FIXTURES.items():
+            if fixture in item.fixturenames:  # the fixture closure: tiny_export needs tiny_model
+                item.add_marker(marker)
+        if any(item.get_closest_marker(marker) for marker in SLOW_MARKERS):
+            item.add_marker("slow")
+
+
 def command(name: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run one of the project's console scripts, as a user would, and capture its output."""
     env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}

@@ -8,7 +8,6 @@ from seqadd_runtime.codec import QuerySpec
 from seqadd_train.data import (
     Sampler,
     draw_operands,
-    length_combination,
     make_splits,
     pair_keys,
     to_model_inputs,
@@ -81,15 +80,3 @@ def test_inputs_are_padded_reversed_one_hot():
     assert "".join(spec.vocabulary[i] for i in y[0].argmax(-1)) == str(splits.train.sums[0]).ljust(
         4
     )
-
-
-def test_length_combinations_exhaustive_when_small():
-    rng = np.random.default_rng(0)
-    single = length_combination(rng, 1, 1, 2_000)
-    assert len(single) == 100
-    assert set(zip(single.a.tolist(), single.b.tolist(), strict=True)) == {
-        (a, b) for a in range(10) for b in range(10)
-    }
-    sampled = length_combination(rng, 3, 2, 500)
-    assert len(sampled) == 500
-    assert sampled.a.min() >= 100 and sampled.b.min() >= 10 and sampled.b.max() <= 99

@@ -40,6 +40,7 @@ def test_export_writes_gated_models_and_report(tiny_export: Path):
     assert ops.count("MatMul") == 1 + (answer_length - 1) + 1  # + the Dense layer's
 
 
+@pytest.mark.exports
 def test_direct_graph_passes_the_same_gate(tiny_model: Path, tmp_path: Path):
     output = tmp_path / "direct.onnx"
     result = command(
@@ -148,3 +149,16 @@ def test_folder_without_model_is_refused(tmp_path):
     result = command("seqadd-export", "--model", str(tmp_path))
     assert result.returncode == 2
     assert "no model.keras" in result.stderr.decode()
+
+
+def test_the_default_model_is_where_training_writes_the_runtimes_default(tmp_path):
+    from seqadd_export.choices import DEFAULT_MODEL_DIR
+    from seqadd_runtime.models import DEFAULT_MODEL
+    from seqadd_train.config import TrainConfig
+
+    assert TrainConfig(digits=5).model_dir == DEFAULT_MODEL_DIR
+    assert DEFAULT_MODEL_DIR.name == DEFAULT_MODEL
+    # Run from an empty folder, the default names the folder it looked for.
+    result = command("seqadd-export", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"model folder not found: {DEFAULT_MODEL_DIR}" in result.stderr.decode()

@@ -162,5 +162,8 @@ def test_length_combination_is_exhaustive_when_small():
     rng = np.random.default_rng(0)
     a, b = families.length_combination(rng, 1, 1, 2_000)
     assert a.size == 100
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == {
+        (x, y) for x in range(10) for y in range(10)
+    }
     a, b = families.length_combination(rng, 3, 2, 500)
     assert a.size == 500 and (digit_count(a) == 3).all() and (digit_count(b) == 2).all()

@@ -9,9 +9,9 @@ from functools import cache
 import numpy as np
 import pytest
 from conftest import ARTIFACTS, SHIPPED
-from seqadd_export.convert import sha256_of
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
+from seqadd_runtime.digest import file_sha256
 from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
 from seqadd_train.config import TrainConfig
 
@@ -56,6 +56,7 @@ MODELS_AND_FILES = [
 
 
 @pytest.mark.parametrize("name, int8", MODELS_AND_FILES)
+@pytest.mark.full_eval
 def test_every_family_meets_the_bar(name, int8):
     if int8 and not (ARTIFACTS / name / "model.int8.onnx").is_file():
         pytest.skip("no int8 variant ships for this model")
@@ -71,6 +72,7 @@ def test_every_family_meets_the_bar(name, int8):
         assert evaluation.row("every_query").queries == 10 ** (2 * evaluation.digits)
 
 
+@pytest.mark.full_eval
 def test_the_5d_fp32_file_keeps_at_least_the_int8_bar():
     """While the fp32 bar is not met, the fp32 file must not fall behind its own int8 bar."""
     for row in onnx_evaluation("addition-5d", False).rows:
@@ -97,6 +99,7 @@ def test_held_out_file_is_the_one_training_reported(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.full_eval
 def test_onnx_answers_as_the_keras_evaluation_reported(name):
     """The Keras figures in metrics.json and the ONNX file's agree on every family: the
     export changed nothing that evaluation can see."""
@@ -112,11 +115,11 @@ def test_committed_onnx_files_match_their_parity_report(name):
     folder = ARTIFACTS / name
     report = json.loads((folder / "parity.json").read_text())
     assert report["passed"] and report["opset"] == 13
-    assert sha256_of(folder / "model.onnx") == report["onnx_sha256"]
-    assert sha256_of(folder / "model.keras") == report["source_sha256"]
+    assert file_sha256(folder / "model.onnx") == report["onnx_sha256"]
+    assert file_sha256(folder / "model.keras") == report["source_sha256"]
     if (folder / "model.int8.onnx").is_file():
         assert report["int8"]["passed"]
-        assert sha256_of(folder / "model.int8.onnx") == report["int8"]["onnx_sha256"]
+        assert file_sha256(folder / "model.int8.onnx") == report["int8"]["onnx_sha256"]
     else:
         assert not report["int8"]["passed"]
     adder = Adder.load(folder)

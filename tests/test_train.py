@@ -15,7 +15,7 @@ from conftest import BIN, command
 from PIL import Image
 from seqadd_runtime import held_out
 from seqadd_runtime.codec import QuerySpec
-from seqadd_runtime.families import STRESS_FAMILIES
+from seqadd_runtime.families import STRESS_FAMILIES, UNTRAINED_FAMILIES
 from seqadd_train.config import TrainConfig
 from seqadd_train.extras import require_train_extra
 
@@ -71,13 +71,14 @@ def test_help_explains_every_option_with_defaults_from_the_config():
         "--epochs": defaults.epochs,
         "--batch-size": defaults.batch_size,
         "--seed": defaults.seed,
-        "--test-size": defaults.test_size,
     }
     for flag, value in shown_defaults.items():
         assert f"{flag} <int" in flat, flag
         shown = flat.split(f"{flag} <int", 1)[1].split(" --", 1)[0]
         assert f"[default: {value}" in shown, (flag, shown)
     assert "--init-from" in text and "--stress-share" in text
+    test_size = flat.split("--test-size <int", 1)[1].split(" --", 1)[0]
+    assert f"Default: {defaults.test_size:,}, or a tenth of the distinct pairs" in test_size
     for option in (
         "--digits", "--training-size", "--epochs", "--batch-size", "--learning-rate", "--seed",
         "--out", "--no-reverse", "--sampler", "--resume", "--keep-best", "--target-exact",
@@ -104,7 +105,8 @@ def test_train_writes_the_whole_artifact_set(tiny_model: Path):
     assert not (tiny_model / "checkpoint").exists(), "the checkpoint is removed when done"
     metrics = json.loads((tiny_model / "metrics.json").read_text())
     rows = metrics["evaluation"]["rows"]
-    assert set(STRESS_FAMILIES) | {"held_out", "users", "every_query"} == set(rows)
+    families = set(STRESS_FAMILIES) | set(UNTRAINED_FAMILIES)
+    assert families | {"held_out", "users", "every_query"} == set(rows)
     assert rows["held_out"]["queries"] == 200
     assert rows["every_query"]["queries"] == 10_000  # 2 digits: every query is checked
     for row in rows.values():
@@ -135,7 +137,7 @@ def test_resume_without_checkpoint_is_refused(tmp_path: Path):
     assert "nothing to resume" in result.stderr.decode()
 
 
-@pytest.mark.slow
+@pytest.mark.trains
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path):
     args = [
         "--digits", "2", "--training-size", "3000", "--test-size", "100", "--epochs", "4",

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from seqadd_runtime.choice import Choice
+from seqadd_runtime.models import DEFAULT_MODEL
+from seqadd_train.config import TrainConfig
+
+#: The model folder exported when none is named: where seqadd-train writes the model that
+#: seqadd-run answers with by default.
+DEFAULT_MODEL_DIR = Path(TrainConfig.out) / DEFAULT_MODEL
 
 #: Opsets tf2onnx 1.17 can write; ONNX Runtime 1.31 reads all of them.
 SUPPORTED_OPSETS = range(13, 19)

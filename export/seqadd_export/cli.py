@@ -13,7 +13,13 @@ import typer
 from seqadd_runtime.cli_support import fail_with
 from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
-from seqadd_export.choices import REQUEST_DEFAULTS, SUPPORTED_OPSETS, Graph, Quantization
+from seqadd_export.choices import (
+    DEFAULT_MODEL_DIR,
+    REQUEST_DEFAULTS,
+    SUPPORTED_OPSETS,
+    Graph,
+    Quantization,
+)
 
 PROG = "seqadd-export"
 FIRST_OPSET, LAST_OPSET = SUPPORTED_OPSETS[0], SUPPORTED_OPSETS[-1]
@@ -31,8 +37,8 @@ fail = fail_with(PROG)
     )
 )
 def export(
-    model: Annotated[Path, typer.Option(help="Model folder written by seqadd-train.")] = Path(
-        "artifacts/addition-5d"
+    model: Annotated[Path, typer.Option(help="Model folder written by seqadd-train.")] = (
+        DEFAULT_MODEL_DIR
     ),
     opset: Annotated[int, typer.Option(help=f"ONNX opset, {FIRST_OPSET} to {LAST_OPSET}.")] = (
         REQUEST_DEFAULTS.opset

@@ -19,17 +19,10 @@ Two graphs can be written, both behind the same parity gate:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import onnx
 from seqadd_runtime.artifact import INPUT_NAME, OUTPUT_NAME, ModelInfo
-from seqadd_runtime.digest import file_sha256
 
 from seqadd_export.choices import Graph
-
-
-def sha256_of(path: Path) -> str:
-    return file_sha256(path)
 
 
 def direct_forward(keras_model):

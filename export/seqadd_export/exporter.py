@@ -28,6 +28,7 @@ from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import ModelInfo
 from seqadd_runtime.codec import QuerySpec
 from seqadd_runtime.cpus import usable_cpus
+from seqadd_runtime.digest import file_sha256
 from seqadd_runtime.engine import ModelEngine
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
@@ -36,7 +37,7 @@ from seqadd_train.config import TrainConfig
 from seqadd_train.model import load_trained_model
 
 from seqadd_export.choices import ExportSettings, Graph
-from seqadd_export.convert import convert, lstm_node_count, set_metadata, sha256_of
+from seqadd_export.convert import convert, lstm_node_count, set_metadata
 from seqadd_export.doubt import calibrate, plot_risk_coverage
 from seqadd_export.parity import (
     Check,
@@ -83,7 +84,7 @@ def load_keras_model(model_dir: Path) -> keras.Model:
 def provenance(model_dir: Path, config: TrainConfig, opset: int, graph: Graph) -> dict:
     return {
         "source_model": f"{model_dir.name}/model.keras",
-        "source_sha256": sha256_of(model_dir / "model.keras"),
+        "source_sha256": file_sha256(model_dir / "model.keras"),
         "training_command": config.command(),
         "opset": opset,
         "graph": graph.value,
@@ -251,9 +252,9 @@ class Exporter:
         report = {
             "model": self.config.name,
             "onnx_file": self.output.name,
-            "onnx_sha256": sha256_of(candidate),
+            "onnx_sha256": file_sha256(candidate),
             "onnx_bytes": candidate.stat().st_size,
-            "source_sha256": sha256_of(request.model_dir / "model.keras"),
+            "source_sha256": file_sha256(request.model_dir / "model.keras"),
             "opset": request.opset,
             "graph": request.graph.value,
             "atol": request.atol,
@@ -317,7 +318,7 @@ class Exporter:
                 self.echo(f"FAIL: no int8 variant keeps the accuracy bar; {target} not written")
                 return False, report
             report["doubt"], curves["int8"] = self.finish(candidate, int8=True)
-            report["onnx_sha256"] = sha256_of(candidate)
+            report["onnx_sha256"] = file_sha256(candidate)
             report["onnx_bytes"] = candidate.stat().st_size
             os.replace(candidate, target)
         self.echo(f"PASS: wrote {target} ({target.stat().st_size / 1e6:.2f} MB, {chosen.name})")

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
         SeqaddError,
     )
 
+    __version__: str
+
 _PUBLIC = {
     "Adder": "seqadd_runtime.adder",
     "Doubtful": "seqadd_runtime.adder",
@@ -50,10 +52,26 @@ __all__ = [
     "OutputError",
     "QueryError",
     "SeqaddError",
+    "__version__",
 ]
+
+
+#: The version when the package metadata cannot be read (sources on PYTHONPATH, not installed).
+UNKNOWN_VERSION = "0+unknown"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("seqadd")
+    except PackageNotFoundError:
+        return UNKNOWN_VERSION
 
 
 def __getattr__(name: str) -> object:
     if name in _PUBLIC:
         return getattr(importlib.import_module(_PUBLIC[name]), name)
+    if name == "__version__":  # read on first use: importlib.metadata is not free at start-up
+        return _version()
     raise AttributeError(f"module 'seqadd_runtime' has no attribute {name!r}")

@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from seqadd_runtime.cli_support import fail_with
 
-from seqadd_train.config import Schedule, TrainConfig, default_validation_size
-from seqadd_train.data import DEFAULT_TRAINING_SIZE, Sampler
+from seqadd_train.config import DEFAULT_TEST_SIZE, Schedule, TrainConfig, default_name
+from seqadd_train.data import DEFAULT_TRAINING_SIZE, Sampler, TrainingDataError
 from seqadd_train.extras import import_tensorflow_quietly, require_train_extra
 
 PROG = "seqadd-train"
@@ -22,13 +22,19 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
 fail = fail_with(PROG)
 
 
+def given_settings(context: typer.Context) -> dict[str, object]:
+    """The settings the user typed, as plain values of TrainConfig's fields (choices as their
+    strings); TrainConfig fills in the rest."""
+    return {
+        name: str(value) if isinstance(value, Path) else value
+        for name, value in context.params.items()
+        if name != "resume" and context.get_parameter_source(name).name != "DEFAULT"
+    }
+
+
 def given_options(context: typer.Context) -> list[str]:
     """The options the user typed (not left at their defaults), as --flags."""
-    return [
-        "--" + name.replace("_", "-")
-        for name in context.params
-        if name != "resume" and context.get_parameter_source(name).name != "DEFAULT"
-    ]
+    return ["--" + name.replace("_", "-") for name in given_settings(context)]
 
 
 def resume_config(out: Path, name: str, context: typer.Context) -> TrainConfig:
@@ -76,8 +82,13 @@ def train(
         typer.Option(min=1, help="Validation pairs, unseen in training. Default: 10% of training."),
     ] = None,
     test_size: Annotated[
-        int, typer.Option(min=1, help="Held-out test pairs, never seen in training or validation.")
-    ] = DEFAULTS.test_size,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Held-out test pairs, never seen in training or validation. Default: "
+            f"{DEFAULT_TEST_SIZE:,}, or a tenth of the distinct pairs where there are fewer.",
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training set.")] = (
         DEFAULTS.epochs
     ),
@@ -156,42 +167,17 @@ def train(
         bool, typer.Option(help="Continue the interrupted run in OUT/NAME from its checkpoint.")
     ] = False,
 ) -> None:
-    name = name or f"addition-{digits}d"
     if resume:
-        config = resume_config(out, name, context)
+        config = resume_config(out, name or default_name(digits), context)
     else:
-        if training_size is None:
-            if digits not in DEFAULT_TRAINING_SIZE:
-                fail(f"no default training size for {digits} digits; pass --training-size")
-            training_size = DEFAULT_TRAINING_SIZE[digits]
         if init_from is not None and not (init_from / "model.keras").is_file():
             fail(f"--init-from {init_from}: no model.keras there")
         if hard_examples and init_from is None:
             fail("--hard-examples mines a trained model's mistakes: give --init-from")
-        config = TrainConfig(
-            digits=digits,
-            training_size=training_size,
-            validation_size=validation_size or default_validation_size(training_size),
-            test_size=test_size,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            schedule=schedule,
-            sampler=sampler,
-            reverse=reverse,
-            hidden_size=hidden_size,
-            decoder_layers=decoder_layers,
-            seed=seed,
-            name=name,
-            out=str(out),
-            keep_best=keep_best,
-            target_exact=target_exact,
-            eval_samples=eval_samples,
-            eval_per_length=eval_per_length,
-            stress_share=stress_share,
-            init_from=str(init_from) if init_from else None,
-            hard_examples=hard_examples,
-        )
+        try:
+            config = TrainConfig.from_json(given_settings(context))
+        except TrainingDataError as error:
+            fail(str(error))
         if config.checkpoint_dir.exists():
             fail(
                 f"{config.checkpoint_dir} holds an interrupted run: continue it with --resume, "
@@ -203,7 +189,7 @@ def train(
 
     try:
         run_training(config)
-    except ValueError as error:  # settings for which the data cannot be drawn
+    except TrainingDataError as error:  # settings for which the data cannot be drawn
         fail(str(error))
     except OSError as error:  # an artifacts folder that cannot be written, a full disk
         fail(f"cannot write {error.filename or config.model_dir}: {error.strerror or error}")

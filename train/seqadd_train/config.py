@@ -10,7 +10,12 @@ from pathlib import Path
 from seqadd_runtime.choice import Choice
 from seqadd_runtime.errors import ModelError
 
-from seqadd_train.data import Sampler
+from seqadd_train.data import (
+    DEFAULT_TRAINING_SIZE,
+    Sampler,
+    TrainingDataError,
+    unordered_pair_count,
+)
 
 #: The training settings in a model folder (and in its checkpoint): the stages' contract for
 #: how the model encodes queries and how it was trained, read only through TrainConfig.
@@ -22,6 +27,29 @@ def default_validation_size(training_size: int) -> int:
     return max(1, training_size // 10)
 
 
+#: Held-out pairs when none are asked for, for digit counts that have enough distinct pairs.
+DEFAULT_TEST_SIZE = 10_000
+
+
+def default_test_size(digits: int) -> int:
+    """Held-out pairs when none are asked for: 10,000, or a tenth of the distinct unordered
+    pairs where there are fewer (2 digits: 505), so that they can still be drawn."""
+    return max(1, min(DEFAULT_TEST_SIZE, unordered_pair_count(digits) // 10))
+
+
+def default_training_size(digits: int) -> int:
+    """Training problems when none are asked for: the Keras example's table."""
+    if digits not in DEFAULT_TRAINING_SIZE:
+        raise TrainingDataError(
+            f"no default training size for {digits} digits; pass --training-size"
+        )
+    return DEFAULT_TRAINING_SIZE[digits]
+
+
+def default_name(digits: int) -> str:
+    return f"addition-{digits}d"
+
+
 class Schedule(Choice):
     constant = "constant"
     cosine = "cosine"
@@ -29,10 +57,16 @@ class Schedule(Choice):
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Settings of a run. The sizes and the name left out (None) follow the digits, as
+    `seqadd-train` derives them: ``TrainConfig(digits=5)`` is what ``--digits 5`` trains."""
+
     digits: int = 3
-    training_size: int = 50_000
-    validation_size: int = 5_000
-    test_size: int = 10_000
+    #: Default: :func:`default_training_size`.
+    training_size: int | None = None
+    #: Default: :func:`default_validation_size` of the training size.
+    validation_size: int | None = None
+    #: Held-out pairs, never trained on. Default: :func:`default_test_size`.
+    test_size: int | None = None
     epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 0.001
@@ -42,7 +76,8 @@ class TrainConfig:
     hidden_size: int = 128
     decoder_layers: int = 1
     seed: int = 1337
-    name: str = "addition-3d"
+    #: Default: :func:`default_name` (addition-<digits>d).
+    name: str | None = None
     out: str = "artifacts"
     keep_best: bool = True
     target_exact: float | None = None
@@ -55,6 +90,17 @@ class TrainConfig:
     #: Queries per stress family in which the starting model's wrong answers are searched
     #: for and added to the training set (0 = none; needs init_from).
     hard_examples: int = 0
+
+    def __post_init__(self) -> None:
+        training_size = self.training_size or default_training_size(self.digits)
+        derived = {
+            "training_size": training_size,
+            "validation_size": self.validation_size or default_validation_size(training_size),
+            "test_size": self.test_size or default_test_size(self.digits),
+            "name": self.name or default_name(self.digits),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
 
     @property
     def model_dir(self) -> Path:

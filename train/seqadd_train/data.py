@@ -25,11 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from seqadd_runtime import families
 from seqadd_runtime.choice import Choice
-from seqadd_runtime.codec import QuerySpec, digit_count, encode_answers, encode_queries, one_hot
-from seqadd_runtime.families import user_queries
+from seqadd_runtime.codec import QuerySpec, encode_answers, encode_queries, one_hot
 
 #: Training-set sizes by digits, from the Keras example's results table.
 DEFAULT_TRAINING_SIZE = {1: 1_000, 2: 5_000, 3: 50_000, 4: 400_000, 5: 550_000}
+
+
+class TrainingDataError(ValueError):
+    """The settings ask for data that cannot be drawn (more distinct pairs than there are)."""
 
 
 class Sampler(Choice):
@@ -53,10 +56,6 @@ class Problems:
 
     def pair_keys(self, digits: int) -> np.ndarray:
         return pair_keys(self.a, self.b, digits)
-
-    def lengths(self) -> tuple[np.ndarray, np.ndarray]:
-        """Digit counts of the operands, as written canonically."""
-        return digit_count(self.a), digit_count(self.b)
 
     def take(self, index: np.ndarray) -> Problems:
         return Problems(self.a[index], self.b[index])
@@ -90,13 +89,13 @@ def draw_unique_pairs(
 ) -> Problems:
     """``count`` distinct unordered pairs, none of whose keys is in ``exclude``.
 
-    Pairs keep the order they were drawn in, as in the example. Raises ValueError when there
-    are not enough pairs left to draw from.
+    Pairs keep the order they were drawn in, as in the example. Raises TrainingDataError when
+    there are not enough pairs left to draw from.
     """
     available = unordered_pair_count(digits) - np.unique(exclude).size
     # Rejection sampling slows down badly as the pool empties; refuse well before that.
     if count > available // 2:
-        raise ValueError(
+        raise TrainingDataError(
             f"cannot draw {count:,} new distinct {digits}-digit pairs: only {available:,} "
             "remain; ask for fewer problems or more digits"
         )
@@ -141,18 +140,6 @@ def make_splits(
     seen = np.concatenate([train.pair_keys(digits), validation.pair_keys(digits)])
     test = draw_unique_pairs(rng, test_size, digits, seen)
     return Splits(train, validation, test)
-
-
-def draw_user_queries(rng: np.random.Generator, count: int, digits: int) -> Problems:
-    """Queries the way users send them: any pair, either order, repeats allowed."""
-    return Problems(*user_queries(rng, count, digits))
-
-
-def length_combination(
-    rng: np.random.Generator, length_a: int, length_b: int, samples: int
-) -> Problems:
-    """Problems whose operands have exactly these lengths (see families.length_combination)."""
-    return Problems(*families.length_combination(rng, length_a, length_b, samples))
 
 
 def with_stress_mix(splits: Splits, digits: int, share: float, seed: int) -> Problems:

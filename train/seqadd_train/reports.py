@@ -158,16 +158,3 @@ def model_card(
         "",
     ]
     return "\n".join(lines)
-
-
-def rewrite_card(model_dir: Path) -> None:
-    """MODEL_CARD.md and the curves again from what the folder holds (after a change to this
-    module), without training again."""
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    history = json.loads((model_dir / "history.json").read_text())
-    config = TrainConfig.from_json(metrics["config"])
-    evaluation = Evaluation.from_json(metrics["evaluation"])
-    plot_curves(history, model_dir / "training_curves.png", config.name)
-    (model_dir / "MODEL_CARD.md").write_text(
-        model_card(config, history, evaluation, metrics["training"])
-    )

@@ -14,13 +14,14 @@ import math
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 from seqadd_runtime import held_out
 from seqadd_runtime.codec import QuerySpec
-from seqadd_runtime.evaluation import Settings, evaluate, format_table
+from seqadd_runtime.evaluation import Evaluation, Settings, evaluate, format_table
 
 from seqadd_train.callbacks import ShowValidationQuestions, StopAtTarget
 from seqadd_train.config import FILE_NAME, Schedule, TrainConfig
@@ -40,6 +41,7 @@ from seqadd_train.model import build_model, compile_model, load_trained_model, s
 from seqadd_train.reports import write_reports
 
 MONITOR = "val_exact_match"
+BEST_WEIGHTS = "best.weights.h5"
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -88,15 +90,30 @@ def hard_examples(
     return hard
 
 
-def run_training(config: TrainConfig) -> None:
-    started = time.monotonic()
-    keras.utils.set_random_seed(config.seed)
-    spec = QuerySpec(digits=config.digits, reverse=config.reverse)
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run trains and validates on, and what it holds out."""
+
+    splits: Splits
+    #: The training split plus the stress mix and the hard examples, shuffled.
+    train: Problems
+    hard: Problems
+
+
+NO_PROBLEMS = Problems(np.empty(0, np.int64), np.empty(0, np.int64))
+
+
+def start_checkpoint(config: TrainConfig) -> Path:
+    """The run's checkpoint folder, holding its settings from the start (so --resume can
+    rebuild the same data)."""
     checkpoint = config.checkpoint_dir
     checkpoint.mkdir(parents=True, exist_ok=True)
     config.save(checkpoint / "config.json")
+    return checkpoint
 
-    print(f"Drawing data ({config.sampler.value} sampler, seed {config.seed})...")
+
+def draw_data(config: TrainConfig) -> tuple[Splits, Problems]:
+    """The three splits, and the training split with the stress mix added."""
     splits = make_splits(
         config.digits,
         config.training_size,
@@ -105,11 +122,17 @@ def run_training(config: TrainConfig) -> None:
         config.sampler,
         config.seed,
     )
-    train = with_stress_mix(splits, config.digits, config.stress_share, config.seed)
+    return splits, with_stress_mix(splits, config.digits, config.stress_share, config.seed)
 
+
+def starting_model(
+    config: TrainConfig, spec: QuerySpec, checkpoint: Path, splits: Splits, train: Problems
+) -> tuple[keras.Model, TrainingData, list[str]]:
+    """The model to train (fresh, or with --init-from's weights), the data with the starting
+    model's mistakes added, and the recipe of commands that leads to the result."""
     model = build_model(spec, config.hidden_size, config.decoder_layers)
     recipe = [config.command()]
-    hard = Problems(np.empty(0, np.int64), np.empty(0, np.int64))
+    hard = NO_PROBLEMS
     if config.init_from:
         recipe = base_recipe(Path(config.init_from)) + recipe
         start = load_trained_model(Path(config.init_from) / "model.keras")
@@ -123,33 +146,24 @@ def run_training(config: TrainConfig) -> None:
                 f"mined, {len(hard):,} problems in both orders ({examples}...)"
             )
             train = with_hard_examples(train, hard, config.seed)
-    x_train, y_train = to_model_inputs(train, spec), to_model_targets(train, spec)
-    x_val, y_val = (
-        to_model_inputs(splits.validation, spec),
-        to_model_targets(splits.validation, spec),
-    )
-    print(
-        f"Training {len(train):,} ({len(train) - len(splits.train):,} from the stress families "
-        f"and hard examples), validation {len(splits.validation):,}, "
-        f"held-out test {len(splits.test):,} problems; inputs {x_train.shape}"
-    )
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    compile_model(model, learning_rate(config, steps_per_epoch))
-    model.summary(print_fn=lambda line, **_: print(line))
+    return model, TrainingData(splits, train, hard), recipe
 
+
+def callbacks_for(
+    config: TrainConfig, checkpoint: Path, spec: QuerySpec, validation: Problems
+) -> list[keras.callbacks.Callback]:
+    """The per-epoch work: questions shown, the log, the best weights, the early stop and the
+    checkpoint, in the order that makes an epoch count as done only once all are saved."""
     history_csv = checkpoint / "history.csv"
-    best_weights = checkpoint / "best.weights.h5"
-    earlier = read_history(history_csv)
-    best_so_far = max((row[MONITOR] for row in earlier), default=None)
-    stopper = StopAtTarget(MONITOR, config.target_exact) if config.target_exact else None
+    best_so_far = max((row[MONITOR] for row in read_history(history_csv)), default=None)
     callbacks: list[keras.callbacks.Callback] = [
-        ShowValidationQuestions(splits.validation, spec, count=10, seed=config.seed),
+        ShowValidationQuestions(validation, spec, count=10, seed=config.seed),
         keras.callbacks.CSVLogger(str(history_csv), append=True),
     ]
     if config.keep_best:
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                str(best_weights),
+                str(checkpoint / BEST_WEIGHTS),
                 monitor=MONITOR,
                 mode="max",
                 save_best_only=True,
@@ -157,59 +171,133 @@ def run_training(config: TrainConfig) -> None:
                 initial_value_threshold=best_so_far,
             )
         )
-    if stopper:
-        callbacks.append(stopper)
+    if config.target_exact:
+        callbacks.append(StopAtTarget(MONITOR, config.target_exact))
     # Last, so that the log and best weights of an epoch exist before it counts as done.
     callbacks.append(
         keras.callbacks.BackupAndRestore(str(checkpoint / "backup"), delete_checkpoint=False)
     )
+    return callbacks
+
+
+def fit(
+    config: TrainConfig, model: keras.Model, spec: QuerySpec, data: TrainingData, checkpoint: Path
+) -> list[dict]:
+    """Train, and return the whole run's per-epoch history (earlier sessions' epochs too)."""
+    x_train, y_train = to_model_inputs(data.train, spec), to_model_targets(data.train, spec)
+    validation = data.splits.validation
+    x_val, y_val = to_model_inputs(validation, spec), to_model_targets(validation, spec)
+    print(
+        f"Training {len(data.train):,} ({len(data.train) - len(data.splits.train):,} from the "
+        f"stress families and hard examples), validation {len(validation):,}, "
+        f"held-out test {len(data.splits.test):,} problems; inputs {x_train.shape}"
+    )
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+    compile_model(model, learning_rate(config, steps_per_epoch))
+    model.summary(print_fn=lambda line, **_: print(line))
     model.fit(
         x_train,
         y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
         validation_data=(x_val, y_val),
-        callbacks=callbacks,
+        callbacks=callbacks_for(config, checkpoint, spec, validation),
         verbose=1 if sys.stdout.isatty() else 2,
     )
+    return read_history(checkpoint / "history.csv")
 
-    history = read_history(history_csv)
-    best_epoch = None
-    if config.keep_best and best_weights.is_file() and history:
-        model.load_weights(str(best_weights))
-        best_epoch = max(history, key=lambda row: row[MONITOR])["epoch"]
-        print(f"Restored the weights of epoch {best_epoch} (best {MONITOR}).")
 
+def restore_best(
+    config: TrainConfig, model: keras.Model, history: list[dict], checkpoint: Path
+) -> int | None:
+    """With --keep-best, load the best epoch's weights and return its number."""
+    best_weights = checkpoint / BEST_WEIGHTS
+    if not (config.keep_best and best_weights.is_file() and history):
+        return None
+    model.load_weights(str(best_weights))
+    best_epoch = max(history, key=lambda row: row[MONITOR])["epoch"]
+    print(f"Restored the weights of epoch {best_epoch} (best {MONITOR}).")
+    return best_epoch
+
+
+def training_summary(
+    config: TrainConfig,
+    data: TrainingData,
+    history: list[dict],
+    best_epoch: int | None,
+    parameters: int,
+    recipe: list[str],
+    seconds: float,
+) -> dict:
+    """The ``training`` section of metrics.json (the held-out file's hash is added on save)."""
+    train, hard = data.train, data.hard
+    return {
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "stopped_early": len(history) < config.epochs,
+        "training_problems": len(train),
+        "stress_problems": len(train) - len(data.splits.train) - HARD_EXAMPLE_REPEATS * len(hard),
+        "hard_examples": len(hard),
+        "distinct_training_pairs": int(np.unique(train.pair_keys(config.digits)).size),
+        "parameters": parameters,
+        "seconds_this_session": round(seconds, 1),
+        "recipe": recipe,
+    }
+
+
+def evaluate_keras(config: TrainConfig, model: keras.Model, spec: QuerySpec, test: Problems):
     print("Evaluating on the held-out split, the users' queries and every stress family...")
-    evaluation = evaluate(
+    return evaluate(
         predictor(model, spec),
         config.digits,
         f"{config.name} (Keras)",
-        (splits.test.a, splits.test.b),
+        (test.a, test.b),
         Settings(
             per_family=config.eval_samples,
             user_samples=config.eval_samples,
             per_length=config.eval_per_length,
         ),
     )
-    stopped_early = len(history) < config.epochs
-    training = {
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "stopped_early": stopped_early,
-        "training_problems": len(train),
-        "stress_problems": len(train) - len(splits.train) - HARD_EXAMPLE_REPEATS * len(hard),
-        "hard_examples": len(hard),
-        "distinct_training_pairs": int(np.unique(train.pair_keys(config.digits)).size),
-        "parameters": int(model.count_params()),
-        "seconds_this_session": round(time.monotonic() - started, 1),
-    }
-    training["recipe"] = recipe
+
+
+def write_model_folder(
+    config: TrainConfig,
+    model: keras.Model,
+    test: Problems,
+    history: list[dict],
+    evaluation: Evaluation,
+    training: dict,
+) -> None:
     model_dir = config.model_dir
     save_portable(model, model_dir / "model.keras")
     config.save(model_dir / FILE_NAME)
-    training["held_out_sha256"] = held_out.save(model_dir, splits.test.a, splits.test.b)
+    training["held_out_sha256"] = held_out.save(model_dir, test.a, test.b)
     write_reports(model_dir, config, history, evaluation, training)
+
+
+def run_training(config: TrainConfig) -> None:
+    """One run: draw the data, start the model, fit, keep the best epoch, evaluate, write the
+    model folder, and drop the checkpoint once everything is written."""
+    started = time.monotonic()
+    keras.utils.set_random_seed(config.seed)
+    spec = QuerySpec(digits=config.digits, reverse=config.reverse)
+    checkpoint = start_checkpoint(config)
+    print(f"Drawing data ({config.sampler.value} sampler, seed {config.seed})...")
+    splits, train = draw_data(config)
+    model, data, recipe = starting_model(config, spec, checkpoint, splits, train)
+    history = fit(config, model, spec, data, checkpoint)
+    best_epoch = restore_best(config, model, history, checkpoint)
+    evaluation = evaluate_keras(config, model, spec, splits.test)
+    training = training_summary(
+        config,
+        data,
+        history,
+        best_epoch,
+        int(model.count_params()),
+        recipe,
+        time.monotonic() - started,
+    )
+    write_model_folder(config, model, splits.test, history, evaluation, training)
     shutil.rmtree(checkpoint)
     print(format_table(evaluation))
-    print(f"Wrote {model_dir}")
+    print(f"Wrote {config.model_dir}")
