@@ -1,0 +1,153 @@
+"""Ray for one run of `seqadd-batch`: connected quietly, stopped cleanly, never waited on
+forever.
+
+Without an address, Ray starts on this machine as a private instance: its session files, logs
+and object-store spill live in a fresh temporary folder (mode 0700, deleted at the end) rather
+than ``~/.ray`` or a world-writable ``/tmp/ray``; its nodes advertise 127.0.0.1; every
+connection needs a token generated for the run, kept in that folder (Ray's own token
+authentication); nothing is written under HOME, so it works without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+
+from seqadd_runtime import signals
+
+from seqadd_ray.failures import first_line
+
+
+class NoCapacity(BaseException):
+    """No node could host a worker for the allowed time. A BaseException, so that Ray's own
+    ``except Exception`` on the way cannot swallow it when it interrupts the main thread."""
+
+
+@contextlib.contextmanager
+def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
+    """Ray connected to ``address``, or a private instance started here; yields the module."""
+    # Ray's C++ core logs to stderr at start-up, among others an error-level notice that every
+    # Ray Data actor triggers; failures still come back as Python exceptions, said in one line.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+    private = None if address else private_instance()
+    try:
+        import ray
+
+        options: dict = {
+            "log_to_driver": False,
+            "logging_level": logging.ERROR,
+            "include_dashboard": False,
+        }
+        if private:
+            options |= {"_temp_dir": private, "_node_ip_address": "127.0.0.1"}
+        try:
+            with _quiet_stderr():
+                ray.init(address=address, **options)
+        except Exception as error:  # Ray raises many types for an unreachable cluster
+            where = f" at {address}" if address else ""
+            fail(f"cannot start or reach Ray{where}: {first_line(error)}")
+        # ray.init replaced the SIGTERM handler with one that exits with status 15 (and a C++
+        # stack dump from a worker thread): put back the one that ends in one line and 143.
+        signals.install()
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = sys.stderr is not None and sys.stderr.isatty()
+        context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module="ray")
+        try:
+            yield ray
+        finally:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+    finally:
+        if private:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def private_instance() -> str:
+    """A 0700 folder for a local Ray's files and the run's token, set in this process's
+    environment (before Ray is imported: Ray reads its auth settings once)."""
+    folder = tempfile.mkdtemp(prefix="seqadd-ray-")
+    token = os.path.join(folder, "auth_token")
+    descriptor = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN_PATH"] = token
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    return folder
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Ray prints start-up notices on stderr from its C++ side; hide them, keep errors (they
+    come back as exceptions)."""
+    yield
+
+
+def capacity() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 0.0))
+
+
+def wait_for_capacity(cpus: float, seconds: float) -> None:
+    """Return once some node offers ``cpus``; NoCapacity after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while capacity() < cpus:
+        if time.monotonic() > deadline:
+            raise NoCapacity(_no_capacity(cpus, seconds))
+        time.sleep(0.5)
+
+
+def _no_capacity(cpus: float, seconds: float) -> str:
+    return (
+        f"no Ray node could host a worker ({cpus} CPU) for {seconds:g} s; start worker nodes "
+        "(ray start --address HEAD:6379) or raise --wait"
+    )
+
+
+@contextlib.contextmanager
+def watchdog(cpus: float, seconds: float) -> Iterator[None]:
+    """Interrupt the main thread with NoCapacity when the cluster has had no room for a
+    worker for ``seconds`` (its last worker node died): Ray would wait for one forever."""
+    stop = threading.Event()
+    gone = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if gone.is_set():
+            raise NoCapacity(_no_capacity(cpus, seconds))
+
+    def watch() -> None:
+        since = None
+        while not stop.wait(1.0):
+            try:
+                short = capacity() < cpus
+            except Exception:  # the cluster is going away: the main thread will hear of it
+                return
+            since = (since or time.monotonic()) if short else None
+            if since is not None and time.monotonic() - since > seconds:
+                gone.set()
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                return
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    thread = threading.Thread(target=watch, daemon=True, name="seqadd-watchdog")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        signal.signal(signal.SIGUSR1, previous)
