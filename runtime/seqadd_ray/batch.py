@@ -34,14 +34,13 @@ from pathlib import Path
 import numpy as np
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from seqadd_runtime.adder import Adder
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.output import OutputFormat
 from seqadd_runtime.parse import LineBatch, explain
 from seqadd_runtime.pipeline import answer_stream
 
-from seqadd_ray.model import load_model, model_bytes_of
 from seqadd_ray.chunks import Chunk, output_name, read_chunk, scan
+from seqadd_ray.model import load_model, model_bytes_of
 from seqadd_ray.storage import InputFile, is_uri, open_input, open_output, remove_tree
 
 #: Invalid lines kept per chunk for the report on stderr (all of them are in tsv/jsonl).

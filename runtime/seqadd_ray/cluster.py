@@ -51,8 +51,7 @@ def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
         if private:
             options |= {"_temp_dir": private, "_node_ip_address": "127.0.0.1"}
         try:
-            with _quiet_stderr():
-                ray.init(address=address, **options)
+            ray.init(address=address, **options)
         except Exception as error:  # Ray raises many types for an unreachable cluster
             where = f" at {address}" if address else ""
             fail(f"cannot start or reach Ray{where}: {first_line(error)}")
@@ -87,13 +86,6 @@ def private_instance() -> str:
     os.environ["RAY_AUTH_TOKEN_PATH"] = token
     os.environ.pop("RAY_AUTH_TOKEN", None)
     return folder
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Ray prints start-up notices on stderr from its C++ side; hide them, keep errors (they
-    come back as exceptions)."""
-    yield
 
 
 def capacity() -> float:

@@ -10,6 +10,7 @@ Nothing here imports Ray: the command checks its inputs before Ray starts.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
 import os
@@ -130,7 +131,7 @@ def _expand_uri(item: str) -> list[InputFile]:
 def open_input(location: str):
     """A binary file object for reading (a local path or a URI)."""
     if not is_uri(location):
-        return open(location, "rb")  # noqa: SIM115 (the caller closes it)
+        return open(location, "rb")
     fs, path = filesystem(location)
     return fs.open_input_file(path)
 
@@ -164,7 +165,5 @@ def check_new_output(location: str) -> None:
 def remove_tree(location: str) -> None:
     """Delete a URI prefix and all under it, quietly (cleanup after a failure)."""
     fs, path = filesystem(location)
-    try:
+    with contextlib.suppress(OSError, ValueError):
         fs.delete_dir(path)
-    except (OSError, ValueError):
-        pass
