@@ -104,8 +104,8 @@ def batch(
                 )  # fmt: skip
         except cluster.NoCapacity as stop:
             fail(str(stop))
-        except SeqaddError as error:
-            fail(str(error))
+        except SeqaddError as error:  # also Ray's wrapper of one raised on a worker
+            fail(first_line(error))
         except ray.exceptions.RayError as error:
             fail(f"the run failed on Ray: {first_line(error)}")
     seconds = time.monotonic() - ready

@@ -34,7 +34,8 @@ def first_line(error: BaseException) -> str:
     what and why), else the first meaningful line of the innermost cause."""
     chain = causes(error)
     for cause in chain:
-        if isinstance(cause, SeqaddError):
+        # Not Ray's wrapper that also passes for its cause's type: its text is a traceback.
+        if isinstance(cause, SeqaddError) and not hasattr(cause, "cause"):
             return _meaningful(str(cause)) or type(cause).__name__
     for cause in reversed(chain):
         line = _meaningful(str(cause))
