@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.output import OutputFormat
 from seqadd_runtime.parse import LineBatch, explain
@@ -205,13 +204,13 @@ def answer_files(
         datasets = []
         if local:
             # The driver's disk is seen by the driver's node only: read there, at no CPU cost.
-            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), False)
+            here = {"ray.io/node-id": ray.get_runtime_context().get_node_id()}
             datasets.append(
                 ray.data.from_items(local).map_batches(
                     with_local_bytes,
                     batch_size=1,
                     num_cpus=0,
-                    ray_remote_args_fn=lambda: {"scheduling_strategy": here},
+                    label_selector=here,
                 )
             )
         if remote:

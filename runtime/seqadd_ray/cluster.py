@@ -51,7 +51,8 @@ def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
         if private:
             options |= {"_temp_dir": private, "_node_ip_address": "127.0.0.1"}
         try:
-            ray.init(address=address, **options)
+            with _native_stderr_silenced():
+                ray.init(address=address, **options)
         except Exception as error:  # Ray raises many types for an unreachable cluster
             where = f" at {address}" if address else ""
             fail(f"cannot start or reach Ray{where}: {first_line(error)}")
@@ -86,6 +87,23 @@ def private_instance() -> str:
     os.environ["RAY_AUTH_TOKEN_PATH"] = token
     os.environ.pop("RAY_AUTH_TOKEN", None)
     return folder
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Ray's C++ core writes a notice to file descriptor 2 as it starts ("Set ray log level
+    ..."), whatever the level; a failure to start still comes back as an exception."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def capacity() -> float:

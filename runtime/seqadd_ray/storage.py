@@ -16,6 +16,7 @@ import glob
 import os
 import re
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,8 +159,13 @@ def check_new_output(location: str) -> None:
     path = Path(location)
     if path.exists() or path.is_symlink():
         raise OutputError(f"cannot write {location}: it exists; give a new folder")
-    if not path.absolute().parent.is_dir():
+    parent = path.absolute().parent
+    if not parent.is_dir():
         raise OutputError(f"cannot write {location}: folder {path.parent} does not exist")
+    try:  # a read-only file system or folder: say so now, not after Ray has started
+        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    except OSError as error:
+        raise OutputError(f"cannot write {location}: {reason_of(error)}") from None
 
 
 def remove_tree(location: str) -> None:
