@@ -8,6 +8,8 @@ attempts, backoff ..."). Nothing here imports Ray.
 
 from __future__ import annotations
 
+import re
+
 from seqadd_runtime.errors import SeqaddError
 
 _NOISE = ("Traceback", "File ", "ray::", "^", "During handling", "The above exception")
@@ -31,17 +33,41 @@ def causes(error: BaseException) -> list[BaseException]:
 
 def first_line(error: BaseException) -> str:
     """Our own message when one of ours is in the chain (it is already one line that names
-    what and why), else the first meaningful line of the innermost cause."""
+    what and why); else the root cause that a Ray wrapper's text records (the exception of
+    the worker, which often does not travel itself: Ray Data keeps only its text); else the
+    first meaningful line of the innermost cause."""
     chain = causes(error)
     for cause in chain:
         # Not Ray's wrapper that also passes for its cause's type: its text is a traceback.
         if isinstance(cause, SeqaddError) and not hasattr(cause, "cause"):
             return _meaningful(str(cause)) or type(cause).__name__
+    for cause in chain:
+        if hasattr(cause, "cause"):
+            raised = _raised_in(str(cause))
+            if raised:
+                return raised
     for cause in reversed(chain):
         line = _meaningful(str(cause))
         if line:
             return line if isinstance(cause, OSError) else f"{type(cause).__name__}: {line}"
     return type(error).__name__
+
+
+#: The last line of a traceback: "module.Type: message", at the start of a line.
+_RAISED = re.compile(r"^([A-Za-z_][\w.]*): (\S.*)$")
+
+
+def _raised_in(traceback: str) -> str:
+    """The first exception a traceback's text records that is not Ray's own, as one line:
+    seqadd's messages as they are, others with their type's name."""
+    for line in traceback.splitlines():
+        found = _RAISED.match(line.rstrip())
+        if not found or found[1].startswith("ray."):
+            continue
+        if found[1].startswith("seqadd"):
+            return found[2]
+        return f"{found[1].rsplit('.', 1)[-1]}: {found[2]}"
+    return ""
 
 
 def _meaningful(text: str) -> str:
