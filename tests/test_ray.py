@@ -46,6 +46,30 @@ def write_inputs(folder: Path) -> dict[str, list[bytes]]:
     return files
 
 
+def descendants(pid: int, text: str) -> list[int]:
+    """Processes below ``pid`` whose command line contains ``text`` (not another test's)."""
+    parents: dict[int, int] = {}
+    lines: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+            lines[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    found = []
+    for child, line in lines.items():
+        ancestor = parents.get(child)
+        while ancestor and ancestor != pid:
+            ancestor = parents.get(ancestor)
+        if ancestor == pid and text in line:
+            found.append(child)
+    return found
+
+
 #: Small chunks, so that even these small files are cut into several.
 CHUNK = ("--chunk-bytes", "100000")
 
@@ -208,10 +232,10 @@ def test_sigterm_after_ray_started_is_143_in_one_line_and_leaves_no_staging(tmp_
     )  # fmt: skip
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
-        if subprocess.run(["pgrep", "-f", "ChunkAnswerer"], capture_output=True).stdout.split():
+        if descendants(process.pid, "ChunkAnswerer"):
             break
         time.sleep(0.2)
-    assert process.poll() is None, "still running once Ray's workers are up"
+    assert process.poll() is None, "still running once its Ray workers are up"
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 143, stderr.decode()[-2000:]
@@ -229,9 +253,9 @@ def test_a_local_ray_needs_no_home_and_keeps_its_files_private(tmp_path: Path):
     env = {"HOME": str(home), "TMPDIR": str(scratch)}
     for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         env[name] = ""
-    result = command(
-        "seqadd-batch", "--model", MODEL, str(tmp_path / "in" / "mixed.txt"),
-        "-o", str(tmp_path / "out"), env=os.environ | env,
+    result = subprocess.run(
+        [str(BIN / "seqadd-batch"), "--model", MODEL, str(tmp_path / "in" / "mixed.txt"),
+         "-o", str(tmp_path / "out")], capture_output=True, env=os.environ | env, timeout=900,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr.decode()[-2000:]
     assert not home.exists()

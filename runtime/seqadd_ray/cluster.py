@@ -56,9 +56,11 @@ def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
         except Exception as error:  # Ray raises many types for an unreachable cluster
             where = f" at {address}" if address else ""
             fail(f"cannot start or reach Ray{where}: {first_line(error)}")
-        # ray.init replaced the SIGTERM handler with one that exits with status 15 (and a C++
-        # stack dump from a worker thread): put back the one that ends in one line and 143.
-        signals.install()
+        finally:
+            # ray.init replaced the SIGTERM handler with its own (another exit status, a stack
+            # dump): put back the ones that end in one line and 143 or 130. (Not blocking the
+            # signals during ray.init instead: the processes it starts would inherit the mask.)
+            signals.install()
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = sys.stderr is not None and sys.stderr.isatty()
         context.print_on_execution_start = False
