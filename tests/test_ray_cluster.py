@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ARTIFACTS, BIN
+from test_ray import descendants
 
 ray = pytest.importorskip("ray", reason="needs the ray extra")
 pytestmark = [
@@ -154,10 +155,16 @@ def with_suppressed_kill(node: subprocess.Popen) -> None:
 
 def raylet_of(node: subprocess.Popen) -> int:
     """The pid of the raylet that a `ray start --block` process started."""
-    listing = subprocess.run(["pgrep", "-s", str(node.pid), "raylet"], capture_output=True)
-    pids = [int(pid) for pid in listing.stdout.split()]
+    pids = [pid for pid in descendants(node.pid, "raylet") if "ray::" not in cmdline(pid)]
     assert pids, "the node's raylet is running"
     return pids[0]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 @pytest.fixture(scope="module")
@@ -367,9 +374,7 @@ def test_a_killed_worker_node_with_another_alive_still_completes(cluster):
     def kill_spare_when_busy() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
-            busy = subprocess.run(["pgrep", "-s", str(spare.pid), "-f", "ChunkAnswerer"],
-                                  capture_output=True)  # fmt: skip
-            if busy.stdout.split():
+            if descendants(spare.pid, "ChunkAnswerer"):
                 time.sleep(1.0)  # let it take a chunk
                 os.kill(raylet_of(spare), signal.SIGKILL)
                 killed.set()
@@ -402,9 +407,7 @@ def test_losing_the_only_worker_node_ends_within_the_wait_and_leaves_nothing(clu
     )  # fmt: skip
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
-        busy = subprocess.run(["pgrep", "-s", str(node.pid), "-f", "ChunkAnswerer"],
-                              capture_output=True)  # fmt: skip
-        if busy.stdout.split():
+        if descendants(node.pid, "ChunkAnswerer"):
             break
         time.sleep(0.2)
     time.sleep(1.0)
