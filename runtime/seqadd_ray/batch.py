@@ -232,7 +232,7 @@ def answer_files(
             summary.lines += int(row["lines"])
             count, shown = json.loads(row["errors"])
             summary.invalid += count
-            name = files[key[0]].location
+            name = files[key[0]].given or files[key[0]].location
             summary.shown += [f"{name}:{line}: {why}" for line, why in shown]
         missing = {(c.file_index, c.chunk_index) for c in chunks} - seen
         if missing:

@@ -46,10 +46,12 @@ def _one_line(error: BaseException) -> str:
 
 @dataclass(frozen=True)
 class InputFile:
-    """One input file: a local path or a URI, and its size in bytes."""
+    """One input file: a local path (absolute: another process on this machine reads it) or
+    a URI, its size in bytes, and its name as the user gave it, for messages."""
 
     location: str
     size: int
+    given: str = ""
 
     @property
     def name(self) -> str:
@@ -99,7 +101,7 @@ def _expand_local(item: str) -> list[InputFile]:
         if not stat.S_ISREG(status.st_mode):
             raise InputError(f"cannot read {candidate}: not a regular file")
         # Absolute: the process that reads it (on this machine) may have another directory.
-        files.append(InputFile(os.path.abspath(candidate), status.st_size))
+        files.append(InputFile(os.path.abspath(candidate), status.st_size, str(candidate)))
     return files
 
 
