@@ -56,11 +56,13 @@ def free_port() -> int:
 class Cluster:
     """Head, worker nodes and the S3 server of one test module, with their environment."""
 
-    def __init__(self, data: Path) -> None:
-        self.data = data
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data = root / "data"  # what the isolated worker cannot see
+        self.data.mkdir()
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        token = data / "auth_token"
+        token = root / "auth_token"
         token.write_text(os.urandom(16).hex())
         token.chmod(0o600)
         self.s3_port = free_port()
@@ -86,7 +88,7 @@ class Cluster:
         )  # fmt: skip
         subprocess.run(
             [RAY, "start", "--head", "--num-cpus", "0", "--port", str(self.port),
-             "--node-ip-address", "127.0.0.1", "--temp-dir", str(self.data / "ray"),
+             "--node-ip-address", "127.0.0.1", "--temp-dir", str(self.root / "ray"),
              "--object-store-memory", STORE, "--include-dashboard", "false",
              "--disable-usage-stats", "--system-config", SYSTEM_CONFIG],
             check=True, capture_output=True, env=self.env, timeout=300,
@@ -97,7 +99,7 @@ class Cluster:
         attaches to the head's raylet); ``isolated``: the data folder hidden under a tmpfs."""
         start = (
             f"{RAY} start --address {self.address} --node-ip-address {ip} --num-cpus {cpus} "
-            f"--object-store-memory {STORE} --temp-dir {self.data}/ray-{ip} --block"
+            f"--object-store-memory {STORE} --temp-dir {self.root}/ray-{ip} --block"
         )
         if isolated:
             start = f"mount -t tmpfs tmpfs {self.data} && exec {start}"
@@ -170,15 +172,15 @@ def cmdline(pid: int) -> str:
 @pytest.fixture(scope="module")
 def cluster():
     # A short path: Ray's socket names must fit in 107 bytes.
-    data = Path(tempfile.mkdtemp(prefix="sq"))
-    nodes = Cluster(data)
+    root = Path(tempfile.mkdtemp(prefix="sq"))
+    nodes = Cluster(root)
     try:
         nodes.start()
         nodes.add_worker("127.0.0.2", isolated=True, cpus=1)
         yield nodes
     finally:
         nodes.stop()
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def write_queries(folder: Path, lines: int = 60_000) -> dict[str, bytes]:
