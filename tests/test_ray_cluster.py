@@ -252,6 +252,8 @@ def get_objects(cluster: Cluster, bucket: str, prefix: str) -> dict[str, bytes]:
         found = {{}}
         for page in pages:
             for item in page.get('Contents', []):
+                if item['Key'].endswith('/'):  # pyarrow's empty "directory" marker
+                    continue
                 body = client.get_object(Bucket={bucket!r}, Key=item['Key'])['Body'].read()
                 found[item['Key'][len({prefix!r}):]] = base64.b64encode(body).decode()
         print(json.dumps(found))
