@@ -176,7 +176,8 @@ def cluster():
     nodes = Cluster(root)
     try:
         nodes.start()
-        nodes.add_worker("127.0.0.2", isolated=True, cpus=1)
+        # Two CPUs: a Ray Data read task (one CPU) beside an answering actor (half of one).
+        nodes.add_worker("127.0.0.2", isolated=True, cpus=2)
         yield nodes
     finally:
         nodes.stop()
@@ -339,7 +340,9 @@ def test_a_failed_s3_write_says_why_and_an_existing_prefix_is_refused(cluster):
     result = cluster.batch("s3://fails/in/", "-o", "s3://no-such-bucket/out/", "--model", model)
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
-    assert lines[-1].startswith("seqadd-batch: cannot write s3://no-such-bucket/out/"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("seqadd-batch: cannot write s3://no-such-bucket/out/"), lines
+    assert "bucket does not exist" in lines[0]
     s3(cluster, "client.put_object(Bucket='fails', Key='taken/x', Body=b'')")
     result = cluster.batch("s3://fails/in/a.txt", "-o", "s3://fails/taken/", "--model", model)
     assert result.returncode == 2 and "it exists" in result.stderr.decode()

@@ -16,6 +16,7 @@ from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL
 from seqadd_runtime.output import OutputFormat
 
+from seqadd_ray import failures
 from seqadd_ray.chunks import CHUNK_BYTES
 from seqadd_ray.failures import first_line
 from seqadd_ray.storage import check_new_output, expand_inputs, is_uri
@@ -107,7 +108,8 @@ def batch(
         except SeqaddError as error:  # also Ray's wrapper of one raised on a worker
             fail(first_line(error))
         except ray.exceptions.RayError as error:
-            fail(f"the run failed on Ray: {first_line(error)}")
+            line = first_line(error)
+            fail(line if failures.ours(error) else f"the run failed on Ray: {line}")
     seconds = time.monotonic() - ready
     say(
         PROG,

@@ -64,8 +64,10 @@ def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = sys.stderr is not None and sys.stderr.isatty()
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)
-        logging.getLogger("ray").setLevel(logging.ERROR)
+        # Ray Data logs a failed task at error level before raising it: the one line that
+        # the command says is the failure's whole report.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        logging.getLogger("ray").setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", module="ray")
         try:
             yield ray

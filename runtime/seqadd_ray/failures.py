@@ -31,6 +31,18 @@ def causes(error: BaseException) -> list[BaseException]:
     return chain
 
 
+def ours(error: BaseException) -> bool:
+    """Whether the chain holds one of seqadd's own errors (its message says it all)."""
+    return any(isinstance(cause, SeqaddError) for cause in causes(error)) or any(
+        _raised_in(str(cause)) and _SEQADD.search(str(cause))
+        for cause in causes(error)
+        if hasattr(cause, "cause")
+    )
+
+
+_SEQADD = re.compile(r"^seqadd\w*\.[\w.]*Error: ", re.MULTILINE)
+
+
 def first_line(error: BaseException) -> str:
     """Our own message when one of ours is in the chain (it is already one line that names
     what and why); else the root cause that a Ray wrapper's text records (the exception of
