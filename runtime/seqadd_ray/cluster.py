@@ -3,9 +3,10 @@ forever.
 
 Without an address, Ray starts on this machine as a private instance: its session files, logs
 and object-store spill live in a fresh temporary folder (mode 0700, deleted at the end) rather
-than ``~/.ray`` or a world-writable ``/tmp/ray``; its nodes advertise 127.0.0.1; every
-connection needs a token generated for the run, kept in that folder (Ray's own token
-authentication); nothing is written under HOME, so it works without one.
+than ``~/.ray`` or a world-writable ``/tmp/ray``. Its servers listen on every interface (Ray
+2.60 has no setting for loopback only, and turns 127.0.0.1 into the machine's address), so
+every connection needs a token generated for the run, kept in that folder (Ray's own token
+authentication). Nothing is written under HOME, so it works without one.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def connected(address: str | None, fail: Callable[[str], None]) -> Iterator:
             "include_dashboard": False,
         }
         if private:
-            options |= {"_temp_dir": private, "_node_ip_address": "127.0.0.1"}
+            options |= {"_temp_dir": private}
         try:
             with _native_stderr_silenced():
                 ray.init(address=address, **options)
