@@ -368,12 +368,14 @@ def test_answer_dataset_reads_s3_through_the_isolated_worker(cluster):
 def test_a_killed_worker_node_with_another_alive_still_completes(cluster):
     inputs = cluster.data / "fault-in"
     write_queries(inputs, lines=150_000)
+    # Three workers: Ray spreads them, so the spare gets one; once it is gone, the isolated
+    # node (two CPUs, four workers' worth) takes its place.
     spare = cluster.add_worker("127.0.0.3", isolated=False, cpus=1)
     out = cluster.data / "fault-out"
     model = driver_only_model(cluster)
     process = subprocess.Popen(
         [str(BIN / "seqadd-batch"), "--address", cluster.address, str(inputs), "-o", str(out),
-         "--model", model, "--chunk-bytes", "50000", "--workers", "2"],
+         "--model", model, "--chunk-bytes", "50000", "--workers", "3"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cluster.env,
     )  # fmt: skip
     killed = threading.Event()
