@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -42,6 +44,30 @@ def write_inputs(folder: Path) -> dict[str, list[bytes]]:
         data = b"\n".join(lines) + (b"\n" if name == "big.txt" else b"")
         (folder / name).write_bytes(data)
     return files
+
+
+def descendants(pid: int, text: str) -> list[int]:
+    """Processes below ``pid`` whose command line contains ``text`` (not another test's)."""
+    parents: dict[int, int] = {}
+    lines: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int(
+                (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            )
+            lines[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+    found = []
+    for child, line in lines.items():
+        ancestor = parents.get(child)
+        while ancestor and ancestor != pid:
+            ancestor = parents.get(ancestor)
+        if ancestor == pid and text in line:
+            found.append(child)
+    return found
 
 
 #: Small chunks, so that even these small files are cut into several.
@@ -148,3 +174,127 @@ def test_the_api_adds_answer_confidence_and_error_columns(cluster):
     assert "negative" in rows[3]["error"]
     assert 0 < rows[0]["confidence"] <= 1 and np.isnan(rows[1]["confidence"])
     assert len(rows) == len(queries)
+
+
+def test_a_fifo_input_is_refused_at_once_instead_of_waiting_forever(tmp_path: Path):
+    fifo = tmp_path / "queries.fifo"
+    os.mkfifo(fifo)
+    result = run_batch(str(fifo), "-o", str(tmp_path / "out"), timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == [
+        f"seqadd-batch: cannot read {fifo}: not a regular file"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def in_own_mount(tmp_path: Path, mount: str, *args: str) -> subprocess.CompletedProcess:
+    """seqadd-batch with ``tmp_path/mnt`` replaced by a fresh tmpfs (``mount`` its options):
+    as root, permissions do not stop a write, a read-only or full file system does."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a private read-only or tiny file system")
+    (tmp_path / "mnt").mkdir()
+    script = f'mount -t tmpfs -o {mount} tmpfs "$1" && shift && exec "$@"'
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+            str(tmp_path / "mnt"), str(BIN / "seqadd-batch"), "--model", MODEL, *args]  # fmt: skip
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    return subprocess.run(argv, capture_output=True, env=env, timeout=900)
+
+
+def test_a_read_only_output_parent_is_one_line_before_ray_starts(tmp_path: Path):
+    write_inputs(tmp_path / "in")
+    out = tmp_path / "mnt" / "out"
+    result = in_own_mount(tmp_path, "ro,size=1m", str(tmp_path / "in"), "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr.decode().splitlines() == [
+        f"seqadd-batch: cannot write {out}: Read-only file system"
+    ]
+
+
+def test_a_full_output_disk_is_one_line_naming_the_output(tmp_path: Path):
+    write_inputs(tmp_path / "in")  # big.txt's answers are about 600 KB
+    out = tmp_path / "mnt" / "out"
+    result = in_own_mount(tmp_path, "size=64k", str(tmp_path / "in"), "-o", str(out), *CHUNK)
+    assert result.returncode == 2, result.stderr.decode()[-2000:]
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[-1] == f"seqadd-batch: cannot write {out}: No space left on device", lines
+
+
+def test_sigterm_after_ray_started_is_143_in_one_line_and_leaves_no_staging(tmp_path: Path):
+    inputs = write_inputs(tmp_path / "in")
+    for copy in range(3):
+        (tmp_path / "in" / f"big{copy}.txt").write_bytes((tmp_path / "in" / "big.txt").read_bytes())
+    del inputs
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-batch"), "--model", MODEL, *CHUNK, str(tmp_path / "in"), "-o",
+         str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if descendants(process.pid, "ChunkAnswerer"):
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "still running once its Ray workers are up"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 143, stderr.decode()[-2000:]
+    lines = [line for line in stderr.decode().splitlines() if "logging.cc" not in line]
+    assert lines == ["seqadd-batch: interrupted"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"], "no output, no staging"
+
+
+def test_a_local_ray_needs_no_home_and_keeps_its_files_private(tmp_path: Path):
+    """Without --address: HOME unwritable and unused; Ray's session files in a private folder
+    that is gone at the end (not ~/.ray, not /tmp/ray); token authentication on."""
+    write_inputs(tmp_path / "in")
+    home = tmp_path / "no-home"  # does not exist
+    scratch = Path(tempfile.mkdtemp(prefix="sq"))  # short: Ray's socket paths must fit
+    env = {"HOME": str(home), "TMPDIR": str(scratch)}
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        env[name] = ""
+    result = subprocess.run(
+        [str(BIN / "seqadd-batch"), "--model", MODEL, str(tmp_path / "in" / "mixed.txt"),
+         "-o", str(tmp_path / "out")], capture_output=True, env=os.environ | env, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr.decode()[-2000:]
+    assert not home.exists()
+    assert list(scratch.iterdir()) == [], "the private folder is removed at the end"
+    scratch.rmdir()
+    assert (tmp_path / "out" / "mixed.txt.answers.txt").read_bytes().splitlines()[0] == b"596"
+
+
+def test_a_chunk_whose_file_is_gone_or_shorter_names_the_file(tmp_path: Path):
+    from seqadd_ray.chunks import read_chunk, scan
+    from seqadd_runtime.errors import InputError
+
+    path = tmp_path / "q.txt"
+    path.write_bytes(b"1+1\n" * 1000)
+    (chunk,) = scan(str(path), 0)
+    path.write_bytes(b"1+1\n")
+    with pytest.raises(InputError, match=f"cannot read {path}: it changed during the run"):
+        read_chunk(chunk)
+    path.unlink()
+    with pytest.raises(InputError, match=f"cannot read {path}: No such file or directory"):
+        read_chunk(chunk)
+
+
+def test_first_line_is_the_cause_raised_on_a_worker_not_rays_advice(cluster, tmp_path: Path):
+    """A failure inside a Ray Data actor comes back wrapped twice; the one line is ours."""
+    from seqadd_ray.failures import first_line
+
+    path = tmp_path / "gone.txt"
+
+    class Reader:
+        def __call__(self, batch):
+            from seqadd_ray.chunks import Chunk, read_chunk
+
+            read_chunk(Chunk(0, 0, str(path), 0, 10, 1))
+            return batch
+
+    dataset = ray.data.from_items([{"x": 1}]).map_batches(
+        Reader, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=0.5
+    )
+    with pytest.raises(Exception) as caught:
+        dataset.take_all()
+    assert first_line(caught.value) == f"cannot read {path}: No such file or directory"

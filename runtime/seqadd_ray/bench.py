@@ -4,7 +4,8 @@
 
 Writes FILES files of LINES random queries into a temporary folder, answers them with
 `seqadd-run` (one process per file, one after the other, each using every core) and with
-`seqadd-batch`'s engine on a local Ray instance, and prints both throughputs and their ratio.
+`seqadd-batch`'s engine on a private local Ray instance (as the command starts one), and
+prints both throughputs and their ratio.
 Ray's start-up is timed apart from the answering.
 """
 
@@ -17,14 +18,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-import ray
 import typer
 from seqadd_runtime.output import OutputFormat
 
-from seqadd_ray.batch import answer_files, worker_count
-from seqadd_ray.chunks import scan
+from seqadd_ray import cluster
+from seqadd_ray.chunks import CHUNK_BYTES
+from seqadd_ray.model import model_bytes_of
+from seqadd_ray.storage import expand_inputs
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
+
+
+def fail(message: str) -> None:
+    raise SystemExit(f"seqadd_ray.bench: {message}")
 
 
 def write_files(folder: Path, files: int, lines: int, digits: int) -> list[Path]:
@@ -56,18 +62,18 @@ def main(
         single = total / (time.perf_counter() - started)
 
         started = time.perf_counter()
-        ray.init(include_dashboard=False, log_to_driver=False)
-        ray.data.DataContext.get_current().enable_progress_bars = False
-        startup = time.perf_counter() - started
-        chunks = [chunk for index, path in enumerate(paths) for chunk in scan(path, index)]
-        started = time.perf_counter()
-        answer_files(
-            paths, chunks, Path(folder) / "out", model=model, int8=False,
-            output_format=OutputFormat.text, batch_size=512, workers=worker_count(None),
-            on_invalid=print,
-        )  # fmt: skip
-        on_ray = total / (time.perf_counter() - started)
-        ray.shutdown()
+        with cluster.connected(None, fail):
+            from seqadd_ray.batch import answer_files, worker_count
+
+            startup = time.perf_counter() - started
+            started = time.perf_counter()
+            answer_files(
+                expand_inputs([str(path) for path in paths]), str(Path(folder) / "out"),
+                model_bytes=model_bytes_of(model), output_format=OutputFormat.text,
+                batch_size=512, workers=worker_count(None), chunk_bytes=CHUNK_BYTES,
+                on_invalid=print,
+            )  # fmt: skip
+            on_ray = total / (time.perf_counter() - started)
     typer.echo(f"{files} files x {lines:,} queries, model {model}")
     typer.echo(f"seqadd-run (a process per file):  {single:>10,.0f} queries/s")
     typer.echo(f"seqadd-batch on local Ray:        {on_ray:>10,.0f} queries/s")
