@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
+from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Doubtful
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.output import OutputFormat
 from seqadd_runtime.parse import LineBatch, explain
@@ -71,20 +72,22 @@ class ChunkAnswerer:
     settings: tuple = ()
 
     def __init__(self) -> None:
-        model_bytes, output_format, batch_size, parts = self.settings
+        model_bytes, output_format, doubtful, batch_size, parts = self.settings
         self.adder = load_model(model_bytes)
         self.output_format = OutputFormat(output_format)
+        self.doubtful = Doubtful(doubtful)
         self.batch_size = batch_size
         self.parts = parts  # a URI prefix, or None: the answers go back to the driver
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         report: dict[str, list] = {
             "file_index": [], "chunk_index": [], "lines": [], "errors": [], "answers": [],
+            "doubtful": [],
         }  # fmt: skip
         for index in range(len(rows["location"])):
             chunk = Chunk.from_row({key: values[index] for key, values in rows.items()})
             data = rows["data"][index] if "data" in rows else read_chunk(chunk)
-            lines, errors, answers = self.answer(chunk, bytes(data))
+            lines, errors, answers, doubtful = self.answer(chunk, bytes(data))
             if self.parts:
                 write_whole(f"{self.parts}/{part_name(chunk)}", answers)
                 answers = b""
@@ -93,17 +96,21 @@ class ChunkAnswerer:
             report["lines"].append(lines)
             report["errors"].append(json.dumps(errors))
             report["answers"].append(answers)
+            report["doubtful"].append(doubtful)
         return {key: np.array(values, dtype=object) for key, values in report.items()}
 
-    def answer(self, chunk: Chunk, data: bytes) -> tuple[int, list, bytes]:
+    def answer(self, chunk: Chunk, data: bytes) -> tuple[int, list, bytes, int]:
+        """Lines answered, [invalid lines, the first few reasons], the answers, and the
+        doubtful answers (withheld ones are among the reasons, as seqadd-run reports them)."""
         sink = io.BytesIO()
         invalid: list[tuple[int, str]] = []
         summary = answer_stream(
             self.adder, io.BytesIO(data), sink, self.batch_size,
             self.output_format, lambda line, why: invalid.append((line, why)),
-            first_line_number=chunk.first_line,
+            first_line_number=chunk.first_line, doubtful=self.doubtful,
         )  # fmt: skip
-        return summary.lines, [len(invalid), invalid[:SHOWN_PER_CHUNK]], sink.getvalue()
+        errors = [summary.invalid, invalid[:SHOWN_PER_CHUNK]]
+        return summary.lines, errors, sink.getvalue(), summary.doubtful
 
 
 def with_local_bytes(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -155,6 +162,7 @@ class BatchSummary:
     files: int = 0
     lines: int = 0
     invalid: int = 0
+    doubtful: int = 0
     shown: list[str] = field(default_factory=list)
 
 
@@ -188,6 +196,7 @@ def answer_files(
     *,
     model_bytes: bytes,
     output_format: OutputFormat,
+    doubtful: Doubtful = DEFAULT_DOUBTFUL,
     batch_size: int,
     workers: int,
     chunk_bytes: int,
@@ -217,7 +226,14 @@ def answer_files(
             datasets.append(ray.data.from_items(remote))
         dataset = datasets[0] if len(datasets) == 1 else datasets[0].union(datasets[1])
         reports = dataset.map_batches(
-            configured(ChunkAnswerer, model_bytes, output_format.value, batch_size, commit.parts),
+            configured(
+                ChunkAnswerer,
+                model_bytes,
+                output_format.value,
+                doubtful.value,
+                batch_size,
+                commit.parts,
+            ),
             batch_size=1,  # a chunk is already a few seconds of work
             # Ray Data's actor defaults restart a worker that dies and run its chunk again.
             compute=ray.data.ActorPoolStrategy(size=workers),
@@ -232,6 +248,7 @@ def answer_files(
             summary.lines += int(row["lines"])
             count, shown = json.loads(row["errors"])
             summary.invalid += count
+            summary.doubtful += int(row["doubtful"])
             name = files[key[0]].given or files[key[0]].location
             summary.shown += [f"{name}:{line}: {why}" for line, why in shown]
         missing = {(c.file_index, c.chunk_index) for c in chunks} - seen
@@ -361,9 +378,10 @@ class DatasetAnswerer:
     settings: tuple = ()
 
     def __init__(self) -> None:
-        model_bytes, column = self.settings
+        model_bytes, column, doubtful = self.settings
         self.adder = load_model(model_bytes)
         self.column = column
+        self.doubtful = Doubtful(doubtful)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         lines = [
@@ -373,11 +391,19 @@ class DatasetAnswerer:
         lines = [line.replace(b"\n", b" ") for line in lines]  # a row is one query
         line_batch = LineBatch.from_lines(lines)
         answers = self.adder.answer_lines(line_batch)
-        valid = answers.parsed.valid
+        valid = answers.parsed.valid.copy()
         errors = [
             None if valid[i] else explain(line_batch.line(i), self.adder.spec.digits)
             for i in range(len(lines))
         ]
+        doubtful = answers.doubtful
+        if self.doubtful is Doubtful.reject:
+            for i in np.flatnonzero(doubtful).tolist():
+                valid[i] = False
+                errors[i] = (
+                    f"doubtful answer (confidence {answers.confidence[i]:.4f}, below this "
+                    f"model's {answers.threshold:g})"
+                )
         return batch | {
             "answer": np.array(
                 [
@@ -387,6 +413,7 @@ class DatasetAnswerer:
                 dtype=object,
             ),
             "confidence": answers.confidence.astype(np.float64),
+            "doubtful": doubtful,
             "error": np.array(errors, dtype=object),
         }
 
@@ -399,13 +426,16 @@ def answer_dataset(
     int8: bool = False,
     batch_size: int = 512,
     concurrency: int | None = None,
+    doubtful: Doubtful | str = DEFAULT_DOUBTFUL,
 ) -> ray.data.Dataset:
-    """``dataset`` with three more columns: ``answer`` (str, None for an invalid query),
-    ``confidence`` (NaN for an invalid one) and ``error`` (why it is invalid, else None).
+    """``dataset`` with four more columns: ``answer`` (str, None for an invalid query or,
+    under ``doubtful="reject"``, a doubtful answer), ``confidence`` (NaN for an invalid
+    one), ``doubtful`` (below the model's threshold) and ``error`` (why there is no answer,
+    else None).
     Each worker loads the model once; the model (a shipped name, a folder or an .onnx file
     on the driver's machine) travels to the workers with the job."""
     return dataset.map_batches(
-        configured(DatasetAnswerer, model_bytes_of(model, int8), column),
+        configured(DatasetAnswerer, model_bytes_of(model, int8), column, Doubtful(doubtful).value),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=concurrency or worker_count(None)),

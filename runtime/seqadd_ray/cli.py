@@ -11,6 +11,7 @@ import importlib.util
 import time
 
 import typer
+from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Doubtful
 from seqadd_runtime.cli_support import fail_with, say, to_stderr
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL
@@ -47,6 +48,13 @@ def batch(
     int8: bool = typer.Option(False, "--int8", help="Use the model's int8 file."),
     output_format: OutputFormat = typer.Option(
         OutputFormat.text, "--format", help="text, tsv (query, answer, error) or jsonl."
+    ),
+    doubtful: Doubtful = typer.Option(
+        DEFAULT_DOUBTFUL,
+        "--doubtful",
+        help="What an answer below the model's doubt threshold becomes, as in seqadd-run: "
+        "reject (an empty answer and an error: exit 1), mark (a 'doubtful' field in jsonl, "
+        "a column in tsv) or answer.",
     ),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, min=1, max=8192, help="Lines per model call inside a worker."
@@ -100,7 +108,7 @@ def batch(
             with cluster.watchdog(WORKER_CPUS, wait):
                 summary = answer_files(
                     files, output, model_bytes=model_bytes, output_format=output_format,
-                    batch_size=batch_size, workers=worker_count(workers),
+                    doubtful=doubtful, batch_size=batch_size, workers=worker_count(workers),
                     chunk_bytes=chunk_bytes, on_invalid=to_stderr,
                 )  # fmt: skip
         except cluster.NoCapacity as stop:
@@ -119,4 +127,12 @@ def batch(
     )
     if summary.invalid:
         say(PROG, f"{summary.invalid:,} of {summary.lines:,} lines were invalid")
+    if summary.doubtful:
+        outcome = {Doubtful.reject: "withheld", Doubtful.mark: "given and marked"}
+        say(
+            PROG,
+            f"{summary.doubtful:,} of {summary.lines:,} answers were doubtful, "
+            + outcome.get(doubtful, "given"),
+        )
+    if summary.invalid or (summary.doubtful and doubtful is Doubtful.reject):
         raise typer.Exit(EXIT_INVALID_LINES)

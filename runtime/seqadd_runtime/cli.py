@@ -253,9 +253,8 @@ def run(
         fail(str(error) + (f"; {output} not written" if output else ""))
     if verifier:
         to_stderr(verifier.report())
-    rejected = summary.doubtful if doubtful is Doubtful.reject else 0
-    if summary.invalid > rejected:
-        say(PROG, f"{summary.invalid - rejected:,} of {summary.lines:,} lines were invalid")
+    if summary.invalid:
+        say(PROG, f"{summary.invalid:,} of {summary.lines:,} lines were invalid")
     if summary.doubtful:
         outcome = {
             Doubtful.reject: "withheld",
@@ -267,7 +266,7 @@ def run(
             f"{summary.doubtful:,} of {summary.lines:,} answers were doubtful (confidence "
             f"below {adder.doubt_threshold:g}), {outcome}",
         )
-    if summary.invalid:
+    if summary.invalid or (summary.doubtful and doubtful is Doubtful.reject):
         raise typer.Exit(EXIT_INVALID_LINES)
     if verifier and verifier.right < verifier.checked:
         raise typer.Exit(EXIT_WRONG_ANSWERS)

@@ -22,7 +22,9 @@ from seqadd_runtime.reader import line_batches
 @dataclass
 class StreamSummary:
     lines: int = 0
+    #: Lines that are not a query this model can answer.
     invalid: int = 0
+    #: Answers below the model's doubt threshold (withheld, marked or given).
     doubtful: int = 0
 
 

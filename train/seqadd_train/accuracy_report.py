@@ -27,7 +27,8 @@ def evaluations() -> list[tuple[str, float, Evaluation]]:
         for int8 in (False, True):
             path = resolve_model(model.name, int8)
             with Adder.load(path) as adder:
-                pairs = held_out.load(path.parent) if (path.parent / "held_out.npz").is_file() else None
+                has_held_out = (path.parent / "held_out.npz").is_file()
+                pairs = held_out.load(path.parent) if has_held_out else None
                 name = f"{model.name} {'int8' if int8 else 'fp32'}"
                 result = evaluate(
                     adder.add_arrays, adder.spec.digits, name, pairs,
