@@ -298,3 +298,67 @@ def test_first_line_is_the_cause_raised_on_a_worker_not_rays_advice(cluster, tmp
     with pytest.raises(Exception) as caught:
         dataset.take_all()
     assert first_line(caught.value) == f"cannot read {path}: No such file or directory"
+
+
+@pytest.fixture(scope="module")
+def half_doubtful_model(tmp_path_factory) -> tuple[Path, list[str]]:
+    """The 3-digit file with its doubt threshold at the median confidence of some queries,
+    so about half of their answers are doubtful; and those queries."""
+    onnx = pytest.importorskip("onnx", reason="editing a model needs onnx")
+    from seqadd_runtime import Adder
+
+    queries = [f"{a}+{b}" for a in range(0, 1000, 37) for b in range(5, 1000, 91)]
+    a = np.array([int(q.split("+")[0]) for q in queries])
+    b = np.array([int(q.split("+")[1]) for q in queries])
+    with Adder.load(MODEL, doubtful="answer") as adder:
+        threshold = float(np.median(adder.add_arrays(a, b)[1]))
+    model = onnx.load(ARTIFACTS / "addition-3d" / "model.onnx")
+    for prop in model.metadata_props:
+        if prop.key == "seqadd.doubt":
+            prop.value = json.dumps({"threshold": threshold, "calibration": {}})
+    path = tmp_path_factory.mktemp("doubt") / "half.onnx"
+    onnx.save(model, path)
+    return path, queries
+
+
+@pytest.mark.parametrize("doubtful", ["reject", "mark"])
+def test_doubtful_answers_are_treated_as_seqadd_run_treats_them(
+    tmp_path: Path, half_doubtful_model, doubtful
+):
+    model, queries = half_doubtful_model
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "q.txt").write_text("\n".join(queries) + "\n")
+    args = ["--doubtful", doubtful, "--format", "jsonl"]
+    result = command(
+        "seqadd-batch", "--model", str(model), str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+        *args,
+    )  # fmt: skip
+    alone = command(
+        "seqadd-run", "--model", str(model), "-f", str(tmp_path / "in" / "q.txt"), *args
+    )
+    assert (tmp_path / "out" / "q.txt.jsonl").read_bytes() == alone.stdout
+    assert result.returncode == alone.returncode == (1 if doubtful == "reject" else 0)
+    rows = [json.loads(line) for line in alone.stdout.decode().splitlines()]
+    doubtful_count = sum(
+        1 for row in rows if row.get("doubtful") or "doubtful answer" in (row["error"] or "")
+    )
+    assert 0 < doubtful_count < len(rows)
+    assert f"{doubtful_count:,} of {len(rows):,} answers were doubtful" in result.stderr.decode()
+
+
+def test_the_api_marks_or_withholds_doubtful_answers(cluster, half_doubtful_model):
+    from seqadd_ray import answer_dataset
+
+    model, queries = half_doubtful_model
+    dataset = ray.data.from_items([{"text": q, "id": i} for i, q in enumerate(queries)])
+    for doubtful in ("mark", "reject"):
+        rows = sorted(
+            answer_dataset(dataset, model=str(model), concurrency=1, doubtful=doubtful).take_all(),
+            key=lambda r: r["id"],
+        )
+        flagged = [r for r in rows if r["doubtful"]]
+        assert 0 < len(flagged) < len(rows)
+        if doubtful == "mark":
+            assert all(r["answer"] and r["error"] is None for r in rows)
+        else:
+            assert all(r["answer"] is None and "doubtful answer" in r["error"] for r in flagged)
