@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make run    install the slim runtime (numpy, onnxruntime, typer), answer examples/queries.txt
 #               and check the answers with exact arithmetic (--verify, on stderr)
-#   make test   install everything (train, dev, ray and peers extras), then lint and run the tests
+#   make test   install everything (train, dev, ray and openvino extras), then lint and run the tests
 # Both create their own virtual environment on first use and are idempotent after that.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -32,7 +32,7 @@ $(RUN_VENV)/.installed: $(RUNTIME_SOURCES)
 
 $(DEV_VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
-	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev,ray,peers]"
+	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev,ray,openvino]"
 	touch $@
 
 # One wheel, installed alone on every CPython 3.10-3.13 found here (pinned, lowest and newest

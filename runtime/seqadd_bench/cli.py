@@ -156,7 +156,7 @@ def peer_rates(name: str, fp32: Adder, settings: BenchSettings, say) -> list[dic
         )
         say(f"  {row.peer}, batch {row.batch_size}: {row.queries_per_second:,.0f} q/s{agreement}")
     if not openvino_available():
-        say("  OpenVINO: not installed (pip install 'seqadd[peers]' to compare with it)")
+        say("  OpenVINO: not installed (pip install 'seqadd[openvino]' to compare with it)")
     return [asdict(row) for row in rows]
 
 
@@ -313,8 +313,9 @@ def format_table(report: dict) -> str:
 @app.command(
     help="Measure seqadd-run's end-to-end throughput, latency, start-up and memory on this "
     "machine, against its matrix-multiply limit and against the model run alone by ONNX "
-    "Runtime and by OpenVINO (when installed: pip install 'seqadd[peers]'), in one run. Names the "
-    "CPU's instruction sets, checks the performance targets, prints a table and writes JSON. "
+    "Runtime and by OpenVINO (when installed: pip install 'seqadd[openvino]'), in one run. "
+    "Names the CPU's instruction sets, checks the performance targets, prints a table and "
+    "writes JSON. "
     "Exit status: 0 measured (targets met or not: the table says), 2 bad options or model."
 )
 def bench(

@@ -1,4 +1,4 @@
-"""OpenVINO as a peer of `seqadd-bench`, where installed (the ``peers`` extra; it is never a
+"""OpenVINO as a peer of `seqadd-bench`, where installed (the ``openvino`` extra; it is never a
 dependency of answering queries).
 
 It is measured in fp32 and in its default precision, which is bfloat16 on CPUs with AVX-512
@@ -9,34 +9,16 @@ Runtime's, since a faster precision must also be right.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from seqadd_runtime.engine import ModelEngine
+from seqadd_runtime.openvino_engine import PRECISION_NAMES, import_openvino
 
 from seqadd_bench.peers import PeerRate, timed_rounds, whole_batches
 
 #: Queries whose answers are compared between OpenVINO and ONNX Runtime.
 AGREEMENT_QUERIES = 20_000
-#: OpenVINO's element type names, as this project writes precisions.
-PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
-
-
-def import_openvino():
-    """OpenVINO, with its usage telemetry off; None when it is not installed.
-
-    Importing openvino loads its converter's telemetry, which sends usage data to Google
-    Analytics unless a consent file says no (seen here with strace: a DNS query for
-    www.google-analytics.com). The converter falls back to a stub when the telemetry package
-    cannot be imported, so it is made unimportable first: a benchmark must not phone home.
-    """
-    sys.modules.setdefault("openvino_telemetry", None)
-    try:
-        import openvino
-    except Exception:  # not installed, or an install that cannot load: no OpenVINO peer
-        return None
-    return openvino
 
 
 def openvino_available() -> bool:
