@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +20,9 @@ from seqadd_runtime.artifact import ArtifactError, ModelInfo, Probes
 from seqadd_runtime.codec import decode_few, encode_pairs
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.errors import first_line
-from seqadd_runtime.ort import onnxruntime as ort
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 #: Rows per model run, whatever the batch. The model alone is fastest at about 128 rows, where
 #: its intermediate tensors (about 24 KB a row for 3 digits) stay in the core's cache:
@@ -43,6 +46,8 @@ def _share_a_tight_arena() -> bool:
     between identical runs. With this arena it is 87 MB every time, at the same speed. Returns
     False where this ONNX Runtime cannot do it (the default arena is then used).
     """
+    from seqadd_runtime.ort import onnxruntime as ort
+
     global _arena_registered
     with _arena_lock:  # two threads loading models at once register it once
         if _arena_registered is None:
@@ -206,6 +211,9 @@ class ModelEngine(Engine):
         probes). ``self_check=False`` is for the export's own candidate file, before those
         answers are recorded. One session serves every worker (``workers`` needs nothing).
         """
+        # Imported here, not with the module: the openvino engine's processes do without it.
+        from seqadd_runtime.ort import onnxruntime as ort
+
         path = Path(path)
         if not path.is_file():
             raise ArtifactError(f"model file not found: {path}")
