@@ -3,6 +3,7 @@ every engine, a missing OpenVINO is one line, and ``auto`` says what it chose.""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ from seqadd_runtime.codec import encode_queries
 from seqadd_runtime.engine import ModelEngine
 from seqadd_runtime.openvino_engine import OpenVinoEngine
 
-pytest.importorskip("openvino", reason="the openvino engine needs the openvino extra")
+#: Tests that run OpenVINO; the others run in the slim install too (.ci/slim-check).
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None, reason="needs the openvino extra"
+)
 
 MODEL = ARTIFACTS / "addition-3d" / "model.onnx"
 INSTALL_LINE = "seqadd-run: the openvino engine needs pip install 'seqadd[openvino]'"
@@ -41,6 +45,7 @@ def answer(engine: str, queries: Path, *args: str) -> subprocess.CompletedProces
     )
 
 
+@needs_openvino
 @pytest.mark.parametrize("output_format", ["text", "tsv"])
 def test_openvino_answers_a_file_byte_identical_to_onnxruntime(queries: Path, output_format):
     runs = {
@@ -53,6 +58,7 @@ def test_openvino_answers_a_file_byte_identical_to_onnxruntime(queries: Path, ou
     assert runs["openvino"].stderr == runs["onnxruntime"].stderr
 
 
+@needs_openvino
 def test_openvino_jsonl_differs_only_in_the_last_digits_of_a_confidence(queries: Path):
     """fp32 in another order of operations: the same answers and doubt flags; a confidence
     printed with six decimals may differ in the last ones (most where it is lowest)."""
@@ -75,6 +81,7 @@ def test_openvino_jsonl_differs_only_in_the_last_digits_of_a_confidence(queries:
             assert abs(confidence[0] - confidence[1]) <= 1e-4
 
 
+@needs_openvino
 def test_the_api_answers_alike_with_both_engines_and_several_workers():
     rng = np.random.default_rng(7)
     a, b = rng.integers(0, 1000, size=(2, 5_000))
@@ -106,6 +113,7 @@ def with_probes(tmp_path: Path, change) -> Path:
     return path
 
 
+@needs_openvino
 def test_the_gate_refuses_a_wrong_probe_answer_in_every_engine(tmp_path: Path):
     def wrong_answer(probes: dict) -> None:
         probes["answers"][0] = str(int(probes["answers"][0]) + 1)
@@ -119,6 +127,7 @@ def test_the_gate_refuses_a_wrong_probe_answer_in_every_engine(tmp_path: Path):
         assert f"({'onnxruntime' if engine == 'auto' else engine} " in lines[0]
 
 
+@needs_openvino
 def test_the_gate_holds_openvino_to_the_recorded_tolerance(tmp_path: Path):
     """Probes recorded from ONNX Runtime to the last bit with no tolerance: ONNX Runtime loads
     the file; OpenVINO loads it exactly when its confidences are the same to the last bit, and
@@ -182,6 +191,7 @@ def test_auto_without_openvino_answers_with_onnxruntime_and_says_why(without_ope
     assert "openvino: the openvino engine needs pip install 'seqadd[openvino]'" in line
 
 
+@needs_openvino
 def test_auto_picks_an_installed_engine_and_says_which():
     result = command("seqadd-run", "--model", str(MODEL), "--engine", "auto", "535+61")
     assert (result.returncode, result.stdout) == (0, b"596\n")
@@ -191,6 +201,7 @@ def test_auto_picks_an_installed_engine_and_says_which():
     assert "onnxruntime " in line and "openvino " in line and "queries/s" in line
 
 
+@needs_openvino
 def test_seqadd_eval_reports_every_family_through_openvino():
     args = ["--per-family", "200", "--user-samples", "500", "--no-exhaustive"]
     runs = {
