@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make run    install the slim runtime (numpy, onnxruntime, typer), answer examples/queries.txt
 #               and check the answers with exact arithmetic (--verify, on stderr)
-#   make test   install everything (train, dev, ray and peers extras), then lint and run the tests
+#   make test   install everything (train, dev, ray and openvino extras), then lint and run the tests
 # and, while editing:
 #   make check  ruff, then every test but those that train, export, evaluate at full size,
 #               start Ray or build the wheel (pytest -m "not slow": markers in pyproject.toml)
@@ -40,7 +40,7 @@ $(RUN_VENV)/.installed: $(RUNTIME_SOURCES)
 
 $(DEV_VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(DEV_VENV)/bin/python || $(PYTHON) -m venv $(DEV_VENV)
-	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev,ray,peers]"
+	$(DEV_VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[train,dev,ray,openvino]"
 	touch $@
 
 # One wheel, installed alone on every CPython 3.10-3.13 found here (pinned, lowest and newest

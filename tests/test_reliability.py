@@ -396,7 +396,7 @@ def test_every_deliberate_error_is_a_seqadd_error(tmp_path: Path):
 @pytest.mark.parametrize("program", ["seqadd-run", "seqadd-bench"])
 def test_nothing_is_written_to_home_and_no_socket_is_opened(tmp_path: Path, program: str):
     """seqadd-run, and seqadd-bench with its peers (OpenVINO's converter sends usage data to
-    Google Analytics unless stopped, see seqadd_bench.openvino_peer.import_openvino)."""
+    Google Analytics unless stopped, see seqadd_runtime.openvino_engine.import_openvino)."""
     home = tmp_path / "home"
     home.mkdir()
     env = os.environ | {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}

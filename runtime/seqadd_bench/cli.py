@@ -25,7 +25,7 @@ from seqadd_runtime.cli import MAX_BATCH_SIZE
 from seqadd_runtime.cli_support import fail_with
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import MODEL_ROWS, ModelEngine
-from seqadd_runtime.errors import SeqaddError, reason_of
+from seqadd_runtime.errors import SeqaddError, first_line, reason_of
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 from seqadd_runtime.pipeline import answer_stream
 from seqadd_runtime.roofline import (
@@ -38,9 +38,9 @@ from seqadd_runtime.roofline import (
 from seqadd_bench.machine import describe_machine, machine_line
 from seqadd_bench.op_profile import op_type_shares
 from seqadd_bench.openvino_peer import openvino_available, openvino_rates
-from seqadd_bench.peers import PeerRate, encoded_queries, onnxruntime_rate
+from seqadd_bench.peers import ROUNDS, Rate, Scope, encoded_queries, onnxruntime_rate
 from seqadd_bench.process_measure import cold_start, first_lines, make_queries, peak_memory
-from seqadd_bench.targets import check_targets
+from seqadd_bench.targets import Figures, best_modes, check_targets
 
 DEFAULT_BATCHES = "1,16,128,512,1024,2048,4096,8192"
 fail = fail_with("seqadd-bench")
@@ -80,22 +80,24 @@ class RateSamples:
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-def stream_rate(adder: Adder, text: bytes, lines: int, batch_size: int, rounds: int = 3) -> float:
-    """Median queries/s of `seqadd-run`'s path over ``text`` (``lines`` lines)."""
+def stream_rate(
+    adder: Adder, text: bytes, lines: int, batch_size: int, rounds: int = ROUNDS
+) -> tuple[float, ...]:
+    """Queries/s of `seqadd-run`'s path over ``text`` (``lines`` lines), per round."""
     rates = []
     for _ in range(rounds):
         sink = io.BytesIO()
         started = time.perf_counter()
         answer_stream(adder, io.BytesIO(text), sink, batch_size)
         rates.append(lines / (time.perf_counter() - started))
-    return float(np.median(rates))
+    return tuple(rates)
 
 
-def throughput(adder: Adder, queries: bytes, batch_size: int, seconds: float) -> float:
-    """End-to-end queries/s at one batch size, on enough lines to run about ``seconds``."""
+def throughput(adder: Adder, queries: bytes, batch_size: int, seconds: float) -> tuple[float, ...]:
+    """End-to-end queries/s at one batch size, per round, each round about ``seconds``."""
     probe_lines = min(max(2 * batch_size, 500), 20_000)
     probe = first_lines(queries, probe_lines)
-    estimate = stream_rate(adder, probe, probe_lines, batch_size, rounds=1)
+    (estimate,) = stream_rate(adder, probe, probe_lines, batch_size, rounds=1)
     lines = int(min(max(estimate * seconds, batch_size * 2, 200), queries.count(b"\n")))
     return stream_rate(adder, first_lines(queries, lines), lines, batch_size)
 
@@ -128,36 +130,80 @@ def describe(adder: Adder) -> tuple[int, int]:
     return info.spec.digits, flops
 
 
-def peer_rates(name: str, fp32: Adder, settings: BenchSettings, say) -> list[dict]:
-    """Model-only throughput of ONNX Runtime (fp32 and int8 files) and OpenVINO (where
-    installed) on the same queries, at every batch size of the grid from 64 up."""
-    ids = encoded_queries(fp32.engine, 65_536)
-    workers = max(settings.threads)
-    engines = {"fp32": ModelEngine.load(fp32.engine.path, threads=1)}
+def installed_engines() -> list[str]:
+    """The engines this install can run, the default first."""
+    return ["onnxruntime"] + (["openvino"] if openvino_available() else [])
+
+
+def files_of(name: str) -> dict[str, Path]:
+    """The model's files by kind: "fp32", and "int8" when it ships one."""
+    files = {"fp32": resolve_model(name)}
     if int8_file(name):
-        engines["int8"] = ModelEngine.load(int8_file(name), threads=1)
+        files["int8"] = int8_file(name)
+    return files
+
+
+def end_to_end_rates(name: str, settings: BenchSettings, queries: bytes, say) -> list[Rate]:
+    """`seqadd-run`'s path in every installed engine, on every file, thread count and batch."""
+    rows = []
+    for engine in installed_engines():
+        for file in files_of(name):
+            for threads in settings.threads:
+                try:
+                    adder = Adder.load(name, int8=file == "int8", threads=threads, engine=engine)
+                except SeqaddError as error:  # the gate refused this engine: say so, go on
+                    say(f"  {engine}, {file} file: not measured: {error}")
+                    break
+                for batch in settings.batches:
+                    rounds = throughput(adder, queries, batch, settings.seconds)
+                    row = Rate(
+                        Scope.end_to_end, engine, file, adder.engine.precision, batch,
+                        threads, rounds,
+                    )  # fmt: skip
+                    say(
+                        f"  {row.label()}, {threads}t batch {batch:>5}: "
+                        f"{row.queries_per_second:>9,.0f} q/s (spread {row.spread:.0%})"
+                    )
+                    rows.append(row)
+                adder.close()
+    return rows
+
+
+def model_alone_rates(name: str, settings: BenchSettings, say) -> list[Rate]:
+    """Each engine's model alone on every file, on the same queries, at every batch size of
+    the grid from 64 up: ONNX Runtime as seqadd-run loads it, OpenVINO in its best
+    configuration (where installed)."""
+    files = files_of(name)
+    engines = {file: ModelEngine.load(path, threads=1) for file, path in files.items()}
+    ids = encoded_queries(engines["fp32"], 65_536)
+    workers = max(settings.threads)
     rows = []
     for batch in [b for b in settings.batches if b >= 64] or [max(settings.batches)]:
-        for label, engine in engines.items():
-            qps = onnxruntime_rate(engine, ids, batch, workers, settings.seconds)
-            rows.append(PeerRate(f"ONNX Runtime {label} (model only)", batch, qps))
-        if openvino_available():
+        for file, engine in engines.items():
+            rounds = onnxruntime_rate(engine, ids, batch, workers, settings.seconds)
+            rows.append(
+                Rate(Scope.model_alone, "onnxruntime", file, "fp32", batch, workers, rounds)
+            )
+            if not openvino_available():
+                continue
             try:
-                rows += openvino_rates(fp32.engine.path, ids, batch, settings.seconds, fp32.engine)
+                rows += openvino_rates(files[file], file, ids, batch, settings.seconds, engine)
             except Exception as error:  # a peer's failure is reported, not ours to crash on
-                reason = (reason_of(error).strip().splitlines() or [""])[0]
-                say(f"  OpenVINO, batch {batch}: failed: {reason}")
+                say(f"  openvino alone, {file} file, batch {batch}: failed: {first_line(error)}")
     for row in rows:
         agreement = (
-            f"; answers identical to ONNX Runtime on {row.agreement:.3%}, largest probability "
-            f"difference {row.largest_probability_difference:.3f}"
+            f"; answers identical to ONNX Runtime's on {row.agreement:.3%}, largest "
+            f"probability difference {row.largest_probability_difference:.3g}"
             if row.agreement is not None
             else ""
         )
-        say(f"  {row.peer}, batch {row.batch_size}: {row.queries_per_second:,.0f} q/s{agreement}")
+        say(
+            f"  {row.label()} alone, batch {row.batch_size}: {row.queries_per_second:,.0f} q/s "
+            f"(spread {row.spread:.0%}){agreement}"
+        )
     if not openvino_available():
-        say("  OpenVINO: not installed (pip install 'seqadd[peers]' to compare with it)")
-    return [asdict(row) for row in rows]
+        say("  openvino: not installed (pip install 'seqadd[openvino]' to compare with it)")
+    return rows
 
 
 def int8_file(name: str) -> Path | None:
@@ -170,7 +216,8 @@ def int8_file(name: str) -> Path | None:
 
 
 def bench_model(name: str, settings: BenchSettings, rates: RateSamples) -> dict:
-    """Every measurement for one model: throughput grid, peers, latency, cold start, memory."""
+    """Every measurement for one model: each engine end to end and alone, latency, cold start
+    and memory, and the targets they meet or miss."""
     fp32 = Adder.load(name)
     digits, flops = describe(fp32)
     hidden = int(fp32.info.architecture.get("hidden_size", 128))
@@ -178,127 +225,116 @@ def bench_model(name: str, settings: BenchSettings, rates: RateSamples) -> dict:
     say(f"\n== {fp32.info.name}: {digits} digits, {flops:,} operations per query")
     say(f"matmul rate {rates.sample(hidden) / 1e9:.1f} GFLOP/s")
     queries = make_queries(digits, 400_000)
-    precisions = ["fp32"] + (["int8"] if int8_file(name) else [])
-    results = []
-    for precision in precisions:
-        for threads in settings.threads:
-            adder = Adder.load(name, int8=precision == "int8", threads=threads)
-            for batch in settings.batches:
-                qps = throughput(adder, queries, batch, settings.seconds)
-                say(f"  {precision} {threads}t batch {batch:>5}: {qps:>9,.0f} q/s")
-                results.append(
-                    {"precision": precision, "threads": threads, "batch_size": batch,
-                     "queries_per_second": qps}
-                )  # fmt: skip
+    end_to_end = end_to_end_rates(name, settings, queries, say)
     last = rates.sample(hidden)
     rate = rates.best(hidden)
     limit = limit_queries_per_second(rate, flops)
     say(f"matmul rate {last / 1e9:.1f} GFLOP/s; best {rate / 1e9:.1f} -> limit {limit:,.0f}")
-    for row in results:
-        row["share_of_limit"] = share_of_limit(row["queries_per_second"], limit)
-    best = {
-        precision: max(
-            (r for r in results if r["precision"] == precision),
-            key=lambda r: r["queries_per_second"],
-        )
-        for precision in precisions
-    }
     say("model alone, same queries:")
-    report = {
+    model_alone = model_alone_rates(name, settings, say)
+    files = files_of(name)
+    engines = installed_engines()
+    latency = {
+        file: batch1_latency(Adder.load(name, int8=file == "int8"))["median_us"] for file in files
+    }
+    figures = Figures(
+        end_to_end=end_to_end,
+        model_alone=model_alone,
+        memory=[
+            peak_memory(files["fp32"], digits, lines, engine)
+            for engine in engines
+            for lines in (sorted({10_000, settings.stream_lines}) if settings.stream_lines else [])
+        ],
+        latency_us=latency,
+        cold_start_seconds={
+            engine: cold_start(files["fp32"], digits, engine) for engine in engines
+        },
+    )
+    best = best_modes(end_to_end)
+    return {
         "model": fp32.info.name,
         "digits": digits,
         "flops_per_query": flops,
         "matmul_flops_per_second": rate,
         "matmul_samples": list(rates.samples[hidden]),
         "limit_queries_per_second": limit,
-        "throughput": results,
-        "best": best,
-        # The int8 file ships only when it passed the export's accuracy gate, so both modes
-        # meet the bars: the faster one is what a user should run.
-        "best_mode": max(best, key=lambda precision: best[precision]["queries_per_second"]),
-        "int8_speedup": (
-            best["int8"]["queries_per_second"] / best["fp32"]["queries_per_second"]
-            if "int8" in best
-            else None
-        ),
-        "peers": peer_rates(name, fp32, settings, say),
+        "end_to_end": [
+            row.to_json() | {"share_of_limit": share_of_limit(row.queries_per_second, limit)}
+            for row in end_to_end
+        ],
+        "best": [row.to_json() for row in best.values()],
+        "model_alone": [row.to_json() for row in model_alone],
         "op_profile": {
-            precision: op_type_shares(
-                int8_file(name) if precision == "int8" else fp32.engine.path,
-                encoded_queries(fp32.engine, PROFILE_BATCH),
-                PROFILE_BATCH,
-            )
-            for precision in precisions
+            file: op_type_shares(path, encoded_queries(fp32.engine, PROFILE_BATCH), PROFILE_BATCH)
+            for file, path in files.items()
         },
-        "latency_batch1": {
-            precision: batch1_latency(Adder.load(name, int8=precision == "int8"))
-            for precision in precisions
-        },
-        "cold_start_seconds": cold_start(fp32.engine.path, digits),
+        "latency_batch1_us": latency,
+        "cold_start_seconds": figures.cold_start_seconds,
+        "memory": [asdict(memory) for memory in figures.memory],
+        "targets": [target.to_json() for target in check_targets(figures)],
     }
-    if settings.stream_lines:
-        sizes = sorted({10_000, settings.stream_lines})
-        report["memory"] = [peak_memory(fp32.engine.path, digits, n) for n in sizes]
-    report["targets"] = [target.to_json() for target in check_targets(report)]
-    return report
+
+
+def _cell(row: dict | None) -> str:
+    """One end-to-end figure: "  123,456 ± 3% (61%)" (half the spread, share of the limit)."""
+    if row is None:
+        return " " * 26
+    return (
+        f"{row['queries_per_second']:>11,.0f} ±{row['spread'] / 2:4.0%} "
+        f"({row['share_of_limit']:4.0%})"
+    )
 
 
 def format_table(report: dict) -> str:
-    """The report of one model as a plain-text table and summary lines."""
-    series = sorted({(r["precision"], r["threads"]) for r in report["throughput"]})
-    cells = {(r["precision"], r["threads"], r["batch_size"]): r for r in report["throughput"]}
+    """The report of one model as plain-text tables and summary lines."""
+    limit = report["limit_queries_per_second"]
     lines = [
-        f"{report['model']}: limit {report['limit_queries_per_second']:,.0f} queries/s = "
+        f"{report['model']}: limit {limit:,.0f} queries/s = "
         f"{report['matmul_flops_per_second'] / 1e9:.1f} GFLOP/s / "
         f"{report['flops_per_query']:,} operations per query",
-        "seqadd-run end to end (text in, answers out):",
-        f"{'batch':>6} | " + " | ".join(f"{p}, {t} thr: q/s (limit)".rjust(24) for p, t in series),
+        f"seqadd-run end to end (text in, answers out), queries/s: median of {ROUNDS} rounds "
+        "(spread between the fastest and slowest round, share of the limit):",
     ]
-    for batch in sorted({r["batch_size"] for r in report["throughput"]}):
-        row = [cells[(p, t, batch)] for p, t in series]
+    rows = report["end_to_end"]
+    series = list(dict.fromkeys((r["engine"], r["file"], r["threads"]) for r in rows))
+    cells = {(r["engine"], r["file"], r["threads"], r["batch_size"]): r for r in rows}
+    lines.append(
+        f"{'batch':>6} | " + " | ".join(f"{e} {f}, {t} thr".rjust(26) for e, f, t in series)
+    )
+    for batch in sorted({r["batch_size"] for r in rows}):
+        row = [cells.get((*key, batch)) for key in series]
+        lines.append(f"{batch:>6} | " + " | ".join(_cell(r) for r in row))
+    best = sorted(report["best"], key=lambda r: -r["queries_per_second"])
+    for r in best:
         lines.append(
-            f"{batch:>6} | "
-            + " | ".join(
-                f"{r['queries_per_second']:>14,.0f} ({r['share_of_limit']:5.1%})" for r in row
-            )
+            f"best {r['label']}: {r['queries_per_second']:,.0f} q/s (spread {r['spread']:.0%}; "
+            f"batch {r['batch_size']}, {r['threads']} threads)"
         )
-    for precision, best in report["best"].items():
-        lines.append(
-            f"best {precision}: {best['queries_per_second']:,.0f} q/s "
-            f"({best['share_of_limit']:.1%} of limit; batch {best['batch_size']}, "
-            f"{best['threads']} threads)"
-        )
-    if report.get("int8_speedup"):
-        lines.append(f"int8 / fp32: {report['int8_speedup']:.2f}x")
-    peers = report.get("peers", [])
-    if peers:
-        mode = report["best_mode"]
-        ours = report["best"][mode]["queries_per_second"]
-        lines.append(f"model alone, same queries (seqadd-run {mode} end to end / peer):")
-        for peer in sorted(peers, key=lambda p: (p["peer"], p["batch_size"])):
+    if report["model_alone"] and best:
+        ours = best[0]
+        lines.append(f"model alone, same queries (best mode, {ours['label']}, end to end / this):")
+        for peer in sorted(report["model_alone"], key=lambda p: (p["label"], p["batch_size"])):
             agreement = (
                 f"  answers as ONNX Runtime's: {peer['agreement']:.3%}"
                 if peer.get("agreement") is not None
                 else ""
             )
             lines.append(
-                f"  {peer['peer']:<36} batch {peer['batch_size']:>5}: "
-                f"{peer['queries_per_second']:>9,.0f} q/s  "
-                f"ours {ours / peer['queries_per_second']:.2f}x" + agreement
+                f"  {peer['label']:<34} batch {peer['batch_size']:>5}: "
+                f"{peer['queries_per_second']:>9,.0f} q/s (spread {peer['spread']:3.0%})  "
+                f"ours {ours['queries_per_second'] / peer['queries_per_second']:.2f}x" + agreement
             )
-    for precision, shares in report.get("op_profile", {}).items():
+    for file, shares in report.get("op_profile", {}).items():
         top = ", ".join(f"{op} {share:.0%}" for op, share in list(shares.items())[:5])
-        lines.append(f"time inside ONNX Runtime, {precision}, batch {PROFILE_BATCH}: {top}")
-    for precision, figures in report["latency_batch1"].items():
-        lines.append(
-            f"batch-1 latency, {precision}: median {figures['median_us']:.0f} us, "
-            f"p99 {figures['p99_us']:.0f} us"
-        )
-    lines.append(f"cold start (seqadd-run, one-line file): {report['cold_start_seconds']:.2f} s")
+        lines.append(f"time inside ONNX Runtime, {file} file, batch {PROFILE_BATCH}: {top}")
+    for file, median in report["latency_batch1_us"].items():
+        lines.append(f"batch-1 latency, {file} file (onnxruntime): median {median:.0f} us")
+    for engine, seconds in report["cold_start_seconds"].items():
+        lines.append(f"cold start (seqadd-run --engine {engine}, one-line file): {seconds:.2f} s")
     for memory in report.get("memory", []):
         peak = memory["peak_rss_mb"]
         lines.append(
-            f"peak memory streaming {memory['lines']:,} lines: "
+            f"peak memory streaming {memory['lines']:,} lines ({memory['engine']}): "
             + (f"{peak:.0f} MB" if peak is not None else "not measured (no /proc)")
             + f" ({memory['queries_per_second']:,.0f} q/s)"
         )
@@ -313,8 +349,9 @@ def format_table(report: dict) -> str:
 @app.command(
     help="Measure seqadd-run's end-to-end throughput, latency, start-up and memory on this "
     "machine, against its matrix-multiply limit and against the model run alone by ONNX "
-    "Runtime and by OpenVINO (when installed: pip install 'seqadd[peers]'), in one run. Names the "
-    "CPU's instruction sets, checks the performance targets, prints a table and writes JSON. "
+    "Runtime and by OpenVINO (when installed: pip install 'seqadd[openvino]'), in one run. "
+    "Names the CPU's instruction sets, checks the performance targets, prints a table and "
+    "writes JSON. "
     "Exit status: 0 measured (targets met or not: the table says), 2 bad options or model."
 )
 def bench(

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 from seqadd_runtime.families import user_queries
 
+from seqadd_bench.targets import Memory
+
 
 def make_queries(digits: int, count: int, seed: int = 0) -> bytes:
     """``count`` query lines drawn as users send them (:func:`families.user_queries`)."""
@@ -65,16 +67,19 @@ def seqadd_run_command() -> str:
     return shutil.which("seqadd-run") or str(Path(sys.executable).parent / "seqadd-run")
 
 
-def cold_start(model_path: Path, digits: int, rounds: int = 5) -> float:
+def cold_start(
+    model_path: Path, digits: int, engine: str = "onnxruntime", rounds: int = 5
+) -> float:
     """Median seconds from launching `seqadd-run` on a one-line file to its exit."""
     with tempfile.TemporaryDirectory() as folder:
         one = Path(folder) / "one.txt"
         one.write_bytes(make_queries(digits, 1, seed=1))
-        args = [seqadd_run_command(), "--model", str(model_path), "--file", str(one)]
+        args = [seqadd_run_command(), "--model", str(model_path), "--engine", engine]
+        args += ["--file", str(one)]
         return float(np.median([run_command(args)[0] for _ in range(rounds)]))
 
 
-def peak_memory(model_path: Path, digits: int, lines: int) -> dict:
+def peak_memory(model_path: Path, digits: int, lines: int, engine: str = "onnxruntime") -> Memory:
     """Peak resident memory (MB) of `seqadd-run` streaming a file of ``lines`` lines."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "queries.txt"
@@ -85,11 +90,6 @@ def peak_memory(model_path: Path, digits: int, lines: int) -> dict:
                 handle.write(
                     block if start + block_lines <= lines else first_lines(block, lines - start)
                 )
-        args = [seqadd_run_command(), "--model", str(model_path), "--file", str(path)]
-        elapsed, peak_mb = run_command(args, watch_memory=True)
-    return {
-        "lines": lines,
-        "peak_rss_mb": peak_mb,
-        "seconds": elapsed,
-        "queries_per_second": lines / elapsed,
-    }
+        args = [seqadd_run_command(), "--model", str(model_path), "--engine", engine]
+        elapsed, peak_mb = run_command([*args, "--file", str(path)], watch_memory=True)
+    return Memory(engine, lines, peak_mb, elapsed, lines / elapsed)

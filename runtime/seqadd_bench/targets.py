@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from seqadd_bench.peers import Rate
+
 #: Peak resident memory of `seqadd-run` streaming a file with its default options.
 MEMORY_BAR_MB = 100.0
 #: Median latency of one query through ``Adder.add``.
@@ -30,73 +32,139 @@ class Target:
         return asdict(self)
 
 
-def _ratio_target(name: str, ours: float, theirs: float, bar: float, what: str) -> Target:
-    ratio = ours / theirs if theirs else float("inf")
-    measured = f"{ours:,.0f} vs {theirs:,.0f} queries/s {what} = {ratio:.2f}x"
+@dataclass(frozen=True)
+class Memory:
+    """Peak resident memory of `seqadd-run` streaming a file, in one engine."""
+
+    engine: str
+    lines: int
+    peak_rss_mb: float | None
+    seconds: float
+    queries_per_second: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What one model's run measured that the targets are decided on."""
+
+    end_to_end: list[Rate]
+    model_alone: list[Rate]
+    memory: list[Memory]
+    #: Median batch-1 latency through Adder.add (ONNX Runtime), microseconds, by file.
+    latency_us: dict[str, float]
+    #: Seconds from launching `seqadd-run` on a one-line file to its exit, by engine.
+    cold_start_seconds: dict[str, float]
+
+
+#: The mode seqadd-run uses unless told otherwise: ONNX Runtime on the fp32 file.
+DEFAULT_MODE = ("onnxruntime", "fp32")
+
+
+def _ratio_target(name: str, ours: Rate, theirs: Rate, bar: float) -> Target:
+    ratio = ours.queries_per_second / theirs.queries_per_second
+    measured = (
+        f"{ours.queries_per_second:,.0f} (spread {ours.spread:.0%}) vs "
+        f"{theirs.queries_per_second:,.0f} (spread {theirs.spread:.0%}) queries/s, "
+        f"{theirs.label()} alone at batch {theirs.batch_size} = {ratio:.2f}x"
+    )
     missed = "" if ratio >= bar else f"short by {1 - ratio / bar:.0%}"
     return Target(name, measured, ratio >= bar, missed)
 
 
-def check_targets(report: dict) -> list[Target]:
-    """Every target that the figures in one model's report can decide."""
+def fastest(rows: list[Rate]) -> Rate:
+    return max(rows, key=lambda row: row.queries_per_second)
+
+
+def best_modes(end_to_end: list[Rate]) -> dict[tuple[str, str], Rate]:
+    """The fastest end-to-end row of each mode (engine, file)."""
+    best: dict[tuple[str, str], Rate] = {}
+    for row in end_to_end:
+        if row.mode not in best or row.queries_per_second > best[row.mode].queries_per_second:
+            best[row.mode] = row
+    return best
+
+
+def check_targets(figures: Figures) -> list[Target]:
+    """Every target that the figures of one model's run can decide.
+
+    Every mode counts as keeping the doubt promise: each file was calibrated at export and
+    passed its self-check in the engine at load (the bench measures no accuracy).
+    """
     targets = []
-    best = report["best"]
-    peers = report.get("peers", [])
-    onnxruntime = [p for p in peers if p["peer"] == "ONNX Runtime fp32 (model only)"]
-    fastest_mode = report["best_mode"]
-    ours = best[fastest_mode]["queries_per_second"]
-    # Every peer but our own file run by our own engine without the pipeline: that one is
-    # the next target's (the pipeline's cost), and no pipeline can beat it.
-    rivals = [p for p in peers if p["peer"] != f"ONNX Runtime {fastest_mode} (model only)"]
+    best = best_modes(figures.end_to_end)
+    if not best:
+        return targets
+    ours = fastest(list(best.values()))
+    # A peer is another engine's model alone, on either file: the pipeline around an engine
+    # cannot beat that engine alone (that is the pipeline target's race).
+    rivals = [row for row in figures.model_alone if row.engine != ours.engine]
     if rivals:
-        fastest = max(rivals, key=lambda p: p["queries_per_second"])
         targets.append(
             _ratio_target(
-                f"seqadd-run {fastest_mode} end to end >= the fastest peer's model alone",
+                f"best mode ({ours.engine}, {ours.file} file) end to end >= the fastest "
+                "peer's model alone",
                 ours,
-                fastest["queries_per_second"],
+                fastest(rivals),
                 1.0,
-                f"({fastest['peer']}, batch {fastest['batch_size']})",
             )
         )
-    if onnxruntime:
-        reference = max(onnxruntime, key=lambda p: p["queries_per_second"])
+    default = best.get(DEFAULT_MODE)
+    peers = [row for row in figures.model_alone if row.engine != DEFAULT_MODE[0]]
+    if default is not None and peers:
         targets.append(
             _ratio_target(
-                f"fp32 end to end >= {PIPELINE_BAR:.0%} of ONNX Runtime's model alone",
-                best["fp32"]["queries_per_second"],
-                reference["queries_per_second"],
+                f"default mode (onnxruntime, fp32 file) end to end >= {PIPELINE_BAR:.0%} of the "
+                "fastest peer's model alone",
+                default,
+                fastest(peers),
                 PIPELINE_BAR,
-                f"(batch {reference['batch_size']})",
             )
         )
-    for memory in report.get("memory", [])[-1:]:
-        peak = memory["peak_rss_mb"]
-        if peak is not None:
-            targets.append(
-                Target(
-                    f"peak memory < {MEMORY_BAR_MB:.0f} MB streaming {memory['lines']:,} lines",
-                    f"{peak:.0f} MB",
-                    peak < MEMORY_BAR_MB,
-                    "" if peak < MEMORY_BAR_MB else f"over by {peak - MEMORY_BAR_MB:.0f} MB",
-                )
+    own = [row for row in figures.model_alone if row.mode == DEFAULT_MODE]
+    if default is not None and own:
+        targets.append(
+            _ratio_target(
+                f"fp32 with onnxruntime end to end >= {PIPELINE_BAR:.0%} of ONNX Runtime's "
+                "model alone",
+                default,
+                fastest(own),
+                PIPELINE_BAR,
             )
-    latency = report["latency_batch1"][fastest_mode]["median_us"]
-    targets.append(
-        Target(
-            f"batch-1 latency ({fastest_mode}, Adder.add) median < {LATENCY_BAR_US:.0f} us",
-            f"{latency:.0f} us",
-            latency < LATENCY_BAR_US,
-            "" if latency < LATENCY_BAR_US else f"over by {latency - LATENCY_BAR_US:.0f} us",
         )
-    )
-    start = report["cold_start_seconds"]
-    targets.append(
-        Target(
-            f"cold start < {COLD_START_BAR_S} s",
-            f"{start:.2f} s",
-            start < COLD_START_BAR_S,
-            "" if start < COLD_START_BAR_S else f"over by {start - COLD_START_BAR_S:.2f} s",
+    largest = max((memory.lines for memory in figures.memory), default=0)
+    for memory in figures.memory:
+        if memory.lines != largest or memory.peak_rss_mb is None:
+            continue
+        peak = memory.peak_rss_mb
+        targets.append(
+            Target(
+                f"peak memory < {MEMORY_BAR_MB:.0f} MB streaming {memory.lines:,} lines "
+                f"({memory.engine})",
+                f"{peak:.0f} MB",
+                peak < MEMORY_BAR_MB,
+                "" if peak < MEMORY_BAR_MB else f"over by {peak - MEMORY_BAR_MB:.0f} MB",
+            )
         )
-    )
+    file = ours.file if ours.file in figures.latency_us else "fp32"
+    if file in figures.latency_us:
+        latency = figures.latency_us[file]
+        targets.append(
+            Target(
+                f"batch-1 latency ({file} file, Adder.add) median < {LATENCY_BAR_US:.0f} us",
+                f"{latency:.0f} us",
+                latency < LATENCY_BAR_US,
+                "" if latency < LATENCY_BAR_US else f"over by {latency - LATENCY_BAR_US:.0f} us",
+            )
+        )
+    # OpenVINO compiles the model at load: its cold start is reported, not held to this bar.
+    start = figures.cold_start_seconds.get("onnxruntime")
+    if start is not None:
+        targets.append(
+            Target(
+                f"cold start (onnxruntime) < {COLD_START_BAR_S} s",
+                f"{start:.2f} s",
+                start < COLD_START_BAR_S,
+                "" if start < COLD_START_BAR_S else f"over by {start - COLD_START_BAR_S:.2f} s",
+            )
+        )
     return targets

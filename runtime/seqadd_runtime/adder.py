@@ -33,7 +33,8 @@ from seqadd_runtime.codec import (
     encode_text,
 )
 from seqadd_runtime.cpus import usable_cpus
-from seqadd_runtime.engine import ModelEngine, Prediction
+from seqadd_runtime.engine import Engine, Prediction
+from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice, EngineTrial, load_engine
 from seqadd_runtime.errors import QueryError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 from seqadd_runtime.parse import LineBatch, ParsedBatch, explain, parse_lines, parse_one_line
@@ -98,9 +99,11 @@ class Adder:
     """An exported seqadd model, ready to answer queries."""
 
     def __init__(
-        self, engine: ModelEngine, workers: int = 1, doubtful: Doubtful = DEFAULT_DOUBTFUL
+        self, engine: Engine, workers: int = 1, doubtful: Doubtful = DEFAULT_DOUBTFUL
     ) -> None:
         self.engine = engine
+        #: How ``engine="auto"`` chose: each candidate's trial (empty for a named engine).
+        self.engine_trials: list[EngineTrial] = []
         self.workers = max(1, workers)
         self.doubtful = Doubtful(doubtful)
         self._pool: ThreadPoolExecutor | None = None
@@ -113,6 +116,7 @@ class Adder:
         int8: bool = False,
         threads: int | None = None,
         doubtful: Doubtful | str = DEFAULT_DOUBTFUL,
+        engine: EngineChoice | str = DEFAULT_ENGINE,
     ) -> Adder:
         """Load a shipped model by name, a model folder, or an .onnx file from seqadd-export.
 
@@ -120,10 +124,18 @@ class Adder:
         process may use, see :func:`usable_cpus`; more workers than CPUs only add memory).
         ``doubtful``: what :meth:`add` does with an answer whose confidence is below the
         file's threshold: "reject" raises DoubtfulAnswerError, "mark" and "answer" return it.
+        ``engine``: "onnxruntime" (the default), "openvino" (``pip install
+        'seqadd[openvino]'``) or "auto", the fastest of those installed whose answers pass the
+        file's self-check; ``engine_trials`` then says how each did. Raises ModelError when
+        the file cannot be used, EngineUnavailable (a ModelError) when the engine is missing.
         """
         path = resolve_model(os.fspath(model), int8)
         cpus = usable_cpus()
-        return cls(ModelEngine.load(path, threads=1), min(threads or cpus, cpus), doubtful)
+        workers = min(threads or cpus, cpus)
+        loaded, trials = load_engine(path, engine, workers)
+        adder = cls(loaded, workers, doubtful)
+        adder.engine_trials = trials
+        return adder
 
     @property
     def doubt_threshold(self) -> float:

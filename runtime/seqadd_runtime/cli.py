@@ -15,6 +15,7 @@ import typer
 
 from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Adder, Answers, Doubtful
 from seqadd_runtime.cli_support import abandon_stdout, fail_with, say, to_stderr
+from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice, describe_choice
 from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
 from seqadd_runtime.output import OutputFormat, check_output_path, open_output
@@ -185,8 +186,15 @@ def run(
     threads: int | None = typer.Option(
         None,
         min=1,
-        help="Workers, each answering its own batches with a single-threaded ONNX Runtime "
-        "session. Default and most: the CPUs this process may use (affinity and cgroup quota).",
+        help="Workers, each answering its own batches on one CPU thread of the engine. "
+        "Default and most: the CPUs this process may use (affinity and cgroup quota).",
+    ),
+    engine: EngineChoice = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Inference engine: onnxruntime; openvino (pip install 'seqadd[openvino]'; its "
+        "default precision for this CPU); auto, the fastest installed engine whose answers "
+        "pass the file's self-check, timed at load and named on stderr.",
     ),
     doubtful: Doubtful = typer.Option(
         DEFAULT_DOUBTFUL,
@@ -217,9 +225,11 @@ def run(
             fail(str(error))
     source = open_input(file, queries or [])
     try:
-        adder = Adder.load(model, int8=int8, threads=threads)
+        adder = Adder.load(model, int8=int8, threads=threads, engine=engine)
     except SeqaddError as error:
         fail(str(error))
+    if adder.engine_trials:
+        say(PROG, describe_choice(adder.engine, adder.engine_trials))
     verifier = Verifier(adder) if verify else None
     progress = Progress()
 

@@ -1,10 +1,18 @@
-"""An exported seqadd model in ONNX Runtime: token ids in, answers and confidences out."""
+"""An exported seqadd model in an inference engine: token ids in, answers and confidences out.
+
+:class:`Engine` is what every engine offers (``load``, ``probabilities``, ``predict``,
+``info``) and the gate every one of them passes at load: the file's probes answered exactly as
+its export recorded, with the same confidences within the recorded tolerance, through that
+engine in its own precision. :class:`ModelEngine` is ONNX Runtime, the default; OpenVINO is in
+:mod:`seqadd_runtime.openvino_engine`, imported only when asked for.
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,7 +20,9 @@ from seqadd_runtime.artifact import ArtifactError, ModelInfo, Probes
 from seqadd_runtime.codec import decode_few, encode_pairs
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.errors import first_line
-from seqadd_runtime.ort import onnxruntime as ort
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 #: Rows per model run, whatever the batch. The model alone is fastest at about 128 rows, where
 #: its intermediate tensors (about 24 KB a row for 3 digits) stay in the core's cache:
@@ -36,6 +46,8 @@ def _share_a_tight_arena() -> bool:
     between identical runs. With this arena it is 87 MB every time, at the same speed. Returns
     False where this ONNX Runtime cannot do it (the default arena is then used).
     """
+    from seqadd_runtime.ort import onnxruntime as ort
+
     global _arena_registered
     with _arena_lock:  # two threads loading models at once register it once
         if _arena_registered is None:
@@ -81,25 +93,127 @@ def _operands(query: str, digits: int) -> tuple[int, int]:
     return operands
 
 
-class ModelEngine:
-    """One ONNX Runtime session over a seqadd model file, configured for small CPUs."""
+class Engine:
+    """What the runtime needs of an inference engine; :class:`Adder` does not care which.
 
-    def __init__(self, session: ort.InferenceSession, info: ModelInfo, path: Path) -> None:
-        self.session = session
+    Subclasses set ``name`` and ``precision`` and implement ``load`` and ``probabilities``,
+    which several threads may call at once (each worker of an Adder calls it).
+    """
+
+    #: The engine's name, as ``--engine`` spells it.
+    name = ""
+
+    def __init__(self, info: ModelInfo, path: Path, precision: str = "fp32") -> None:
         self.info = info
         self.path = path
+        #: The precision the engine computes in ("fp32", "bf16", ...), whatever the file holds.
+        self.precision = precision
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike, threads: int | None = None, *, self_check: bool = True
+        cls,
+        path: str | os.PathLike,
+        threads: int | None = None,
+        *,
+        self_check: bool = True,
+        workers: int = 1,
+    ) -> Engine:
+        """Open a model file written by `seqadd-export` and pass the gate.
+
+        ``threads``: CPU threads per model run; ``workers``: threads that will call
+        :meth:`probabilities` at once.
+        """
+        raise NotImplementedError
+
+    def probabilities(self, query_ids: np.ndarray) -> np.ndarray:
+        """Per-character probabilities (N, answer_length, vocabulary) for token ids (N, L)."""
+        raise NotImplementedError
+
+    def predict(self, query_ids: np.ndarray) -> Prediction:
+        return Prediction(self.probabilities(query_ids))
+
+    def _gate(self, self_check: bool) -> None:
+        """The check every engine passes at load (see :meth:`_self_check`)."""
+        if self_check and self.info.probes is None:
+            raise ArtifactError(f"{self.path}: seqadd metadata lacks seqadd.probes")
+        self._self_check(self.info.probes)
+
+    def _self_check(self, probes: Probes | None) -> None:
+        """Run the probe queries (or one query of zeros without them) and check what comes
+        out: its shape (the declared shapes above can disagree with what the graph computes,
+        and an answer one character short would be read as a wrong number, not an error),
+        then the answers and confidences the export recorded. A changed weight, metadata
+        that lies about the encoding, or arithmetic that differs on this CPU all show here."""
+        spec = self.info.spec
+        if probes is None:
+            ids = np.zeros((1, spec.query_length), np.int32)
+        else:
+            try:
+                pairs = [_operands(query, spec.digits) for query in probes.queries]
+            except ValueError:
+                raise ArtifactError(f"{self.path}: seqadd.probes holds an invalid query") from None
+            ids = encode_pairs(pairs, spec)
+        expected = (len(ids), spec.answer_length, len(spec.vocabulary))
+        try:
+            probabilities = self.probabilities(ids)
+        except Exception as error:  # engines raise their own types for a graph they cannot run
+            raise ArtifactError(
+                f"{self.path} does not run in {self.name}: {first_line(error)}"
+            ) from None
+        if probabilities.shape != expected:
+            raise ArtifactError(
+                f"{self.path} does not match its seqadd metadata: {len(ids)} queries give an "
+                f"output of shape {list(probabilities.shape)}, the metadata says {list(expected)}"
+            )
+        if probes is None:
+            return
+        prediction = Prediction(probabilities)
+        answers = decode_few(prediction.answer_ids, spec)
+        for query, answer, recorded, confidence, recorded_confidence in zip(
+            probes.queries,
+            answers,
+            probes.answers,
+            prediction.confidence.tolist(),
+            probes.confidence,
+            strict=True,
+        ):
+            if answer != recorded or abs(confidence - recorded_confidence) > probes.tolerance:
+                raise ArtifactError(
+                    f"{self.path} fails its self-check: {query} gives {answer!r} (confidence "
+                    f"{confidence:.4f}), its export recorded {recorded!r} "
+                    f"({recorded_confidence:.4f}); the file was changed after export, or this "
+                    f"engine ({self.name} {self.precision}) computes it differently"
+                )
+
+
+class ModelEngine(Engine):
+    """One ONNX Runtime session over a seqadd model file, configured for small CPUs."""
+
+    name = "onnxruntime"
+
+    def __init__(self, session: ort.InferenceSession, info: ModelInfo, path: Path) -> None:
+        super().__init__(info, path)
+        self.session = session
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        threads: int | None = None,
+        *,
+        self_check: bool = True,
+        workers: int = 1,
     ) -> ModelEngine:
         """Open a model file written by `seqadd-export`.
 
         Raises ArtifactError with a one-line reason when the file is missing, is not ONNX, is
         not a seqadd model, or does not reproduce the answers its export recorded (its
         probes). ``self_check=False`` is for the export's own candidate file, before those
-        answers are recorded.
+        answers are recorded. One session serves every worker (``workers`` needs nothing).
         """
+        # Imported here, not with the module: the openvino engine's processes do without it.
+        from seqadd_runtime.ort import onnxruntime as ort
+
         path = Path(path)
         if not path.is_file():
             raise ArtifactError(f"model file not found: {path}")
@@ -128,55 +242,8 @@ class ModelEngine:
         if problems:
             raise ArtifactError(f"{path} does not match its seqadd metadata: {problems[0]}")
         engine = cls(session, info, path)
-        if self_check and info.probes is None:
-            raise ArtifactError(f"{path}: seqadd metadata lacks seqadd.probes")
-        engine._self_check(info.probes)
+        engine._gate(self_check)
         return engine
-
-    def _self_check(self, probes: Probes | None) -> None:
-        """Run the probe queries (or one query of zeros without them) and check what comes
-        out: its shape (the declared shapes above can disagree with what the graph computes,
-        and an answer one character short would be read as a wrong number, not an error),
-        then the answers and confidences the export recorded. A changed weight, metadata
-        that lies about the encoding, or arithmetic that differs on this CPU all show here."""
-        spec = self.info.spec
-        if probes is None:
-            ids = np.zeros((1, spec.query_length), np.int32)
-        else:
-            try:
-                pairs = [_operands(query, spec.digits) for query in probes.queries]
-            except ValueError:
-                raise ArtifactError(f"{self.path}: seqadd.probes holds an invalid query") from None
-            ids = encode_pairs(pairs, spec)
-        expected = (len(ids), spec.answer_length, len(spec.vocabulary))
-        try:
-            probabilities = self.probabilities(ids)
-        except Exception as error:  # ORT raises its own types for a graph it cannot run
-            raise ArtifactError(f"{self.path} does not run: {first_line(error)}") from None
-        if probabilities.shape != expected:
-            raise ArtifactError(
-                f"{self.path} does not match its seqadd metadata: {len(ids)} queries give an "
-                f"output of shape {list(probabilities.shape)}, the metadata says {list(expected)}"
-            )
-        if probes is None:
-            return
-        prediction = Prediction(probabilities)
-        answers = decode_few(prediction.answer_ids, spec)
-        for query, answer, recorded, confidence, recorded_confidence in zip(
-            probes.queries,
-            answers,
-            probes.answers,
-            prediction.confidence.tolist(),
-            probes.confidence,
-            strict=True,
-        ):
-            if answer != recorded or abs(confidence - recorded_confidence) > probes.tolerance:
-                raise ArtifactError(
-                    f"{self.path} fails its self-check: {query} gives {answer!r} (confidence "
-                    f"{confidence:.4f}), its export recorded {recorded!r} "
-                    f"({recorded_confidence:.4f}); the file was changed after export, or this "
-                    "CPU computes it differently"
-                )
 
     def probabilities(self, query_ids: np.ndarray) -> np.ndarray:
         """Per-character probabilities (N, answer_length, vocabulary) for token ids (N, L).
@@ -196,6 +263,3 @@ class ModelEngine:
                 for start in range(0, len(ids), MODEL_ROWS)
             ]
         )
-
-    def predict(self, query_ids: np.ndarray) -> Prediction:
-        return Prediction(self.probabilities(query_ids))

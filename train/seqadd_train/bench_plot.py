@@ -20,31 +20,31 @@ def plot(document: dict, path: Path) -> None:
     models = document["models"]
     figure, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4.5), squeeze=False)
     for axis, report in zip(axes[0], models, strict=True):
-        series = sorted({(r["precision"], r["threads"]) for r in report["throughput"]})
-        for precision, threads in series:
+        series = list(dict.fromkeys((r["label"], r["threads"]) for r in report["end_to_end"]))
+        for label, threads in series:
             rows = sorted(
-                (r for r in report["throughput"]
-                 if (r["precision"], r["threads"]) == (precision, threads)),
+                (r for r in report["end_to_end"] if (r["label"], r["threads"]) == (label, threads)),
                 key=lambda r: r["batch_size"],
-            )  # fmt: skip
+            )
             axis.plot(
                 [r["batch_size"] for r in rows],
                 [r["queries_per_second"] for r in rows],
                 marker="o",
-                label=f"{precision}, {threads} thread{'s' if threads > 1 else ''}",
+                label=f"{label}, {threads} thread{'s' if threads > 1 else ''}",
             )
         axis.axhline(report["limit_queries_per_second"], color="black", linestyle="--",
                      label="matrix-multiply limit")  # fmt: skip
-        for peer in sorted({p["peer"] for p in report.get("peers", [])}):
+        for peer in dict.fromkeys(p["label"] for p in report["model_alone"]):
             rows = sorted(
-                (p for p in report["peers"] if p["peer"] == peer), key=lambda p: p["batch_size"]
+                (p for p in report["model_alone"] if p["label"] == peer),
+                key=lambda p: p["batch_size"],
             )
             axis.plot(
                 [p["batch_size"] for p in rows],
                 [p["queries_per_second"] for p in rows],
                 linestyle=":",
                 marker="x",
-                label=f"{peer}",
+                label=f"{peer}, alone",
             )
         if "keras" in report:
             axis.axhline(report["keras"]["best_queries_per_second"], color="grey", linestyle=":",

@@ -15,6 +15,7 @@ import typer
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.cli_support import fail_with
+from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice, describe_choice
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import (
     Evaluation,
@@ -45,10 +46,12 @@ def held_out_pairs(folder: Path) -> Pairs | None:
         return None
 
 
-def onnx_predictor(path: Path) -> tuple[Predictor, int, str, float]:
-    """An ONNX file through the runtime: sums and confidences, and the file's threshold."""
-    adder = Adder.load(path)
-    return adder.add_arrays, adder.spec.digits, adder.info.name, adder.doubt_threshold
+def onnx_adder(path: Path, engine: EngineChoice) -> Adder:
+    """An ONNX file through the runtime, in the engine asked for (auto's choice on stderr)."""
+    adder = Adder.load(path, engine=engine)
+    if adder.engine_trials:
+        typer.echo(f"{PROG}: {describe_choice(adder.engine, adder.engine_trials)}", err=True)
+    return adder
 
 
 def keras_predictor(path: Path) -> tuple[Predictor, int, str]:
@@ -91,6 +94,12 @@ def main_command(
         max=1.0,
         help="Exit 1 if any row's exact match is below this (0.99999 = 1 wrong in 100,000).",
     ),
+    engine: EngineChoice = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Engine an ONNX file runs in, as seqadd-run's --engine: onnxruntime, openvino "
+        "(its default precision for this CPU) or auto.",
+    ),
     max_silent: int | None = typer.Option(
         None,
         min=0,
@@ -102,6 +111,8 @@ def main_command(
     if keras or path.suffix == ".keras":
         if int8:
             fail("--int8 picks an ONNX file: it cannot be combined with a Keras model")
+        if engine is not DEFAULT_ENGINE:
+            fail("--engine runs an ONNX file: it cannot be combined with a Keras model")
         keras_file = path if path.suffix == ".keras" else path / "model.keras"
         if not keras_file.is_file():
             fail(f"no Keras model at {keras_file}")
@@ -110,10 +121,14 @@ def main_command(
     else:
         try:
             onnx_file = resolve_model(model, int8)
-            predict, digits, name, threshold = onnx_predictor(onnx_file)
+            adder = onnx_adder(onnx_file, engine)
         except SeqaddError as error:
             fail(str(error))
+        predict, digits, name = adder.add_arrays, adder.spec.digits, adder.info.name
+        threshold = adder.doubt_threshold
         folder, kind = onnx_file.parent, "int8" if int8 else "fp32"
+        if engine is not EngineChoice.onnxruntime:  # the default engine goes unnamed, as before
+            kind += f" file, {adder.engine.name} {adder.engine.precision}"
     settings = Settings(
         per_family=per_family, user_samples=user_samples, exhaustive=exhaustive, seed=seed
     )
