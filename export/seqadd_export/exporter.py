@@ -48,7 +48,7 @@ from seqadd_export.parity import (
     graph_checks,
     parity_queries,
 )
-from seqadd_export.probes import record_probes
+from seqadd_export.probes import write_probes
 from seqadd_export.quantize import VARIANTS, Variant, first_passing, int8_checks, quantize
 
 TOOLS = ("seqadd", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
@@ -215,7 +215,8 @@ class Exporter:
             int8_passed = True
             curves = {}
             if passed:
-                report["doubt"], curves["fp32"] = self.finish(candidate, int8=False)
+                finished, curves["fp32"] = self.finish(candidate, int8=False)
+                report |= finished
             if request.quantize_int8 and passed:
                 int8_passed, report["int8"] = self.int8(candidate, curves)
             (self.output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -268,7 +269,8 @@ class Exporter:
 
     def finish(self, candidate: Path, int8: bool) -> tuple[dict, tuple[dict, float]]:
         """Calibrate a file that passed its gate, record its probes, write both into its
-        metadata, and load it as the runtime will (the self-check must pass)."""
+        metadata, and load it as the runtime will (the self-check must pass). Returns the
+        report's doubt and probes entries, and the risk-coverage curve."""
         doubt, curve = calibrate(
             candidate, self.spec.digits, self.request.calibration_queries, int8
         )
@@ -281,13 +283,13 @@ class Exporter:
             f"{figures['flagged_right']:,} right answers flagged "
             f"({figures['flagged_right_share']:.4%})"
         )
-        probes = record_probes(candidate, int8)
         model_proto = onnx.load(candidate)
         info = ModelInfo.from_metadata({p.key: p.value for p in model_proto.metadata_props})
-        set_metadata(model_proto, replace(info, doubt=doubt, probes=probes))
+        set_metadata(model_proto, replace(info, doubt=doubt))
         onnx.save(model_proto, candidate)
-        ModelEngine.load(candidate, threads=1)
-        return doubt.to_json(), (curve, doubt.threshold)
+        probes = write_probes(candidate, int8)
+        ModelEngine.load(candidate, threads=1)  # the runtime's own check of what was written
+        return {"doubt": doubt.to_json(), "probes": probes.to_json()}, (curve, doubt.threshold)
 
     def int8(self, fp32_file: Path, curves: dict) -> tuple[bool, dict]:
         """Try each quantization variant, fastest first; write the first that passes."""
@@ -317,7 +319,8 @@ class Exporter:
                 target.unlink(missing_ok=True)  # an older int8 file would no longer match
                 self.echo(f"FAIL: no int8 variant keeps the accuracy bar; {target} not written")
                 return False, report
-            report["doubt"], curves["int8"] = self.finish(candidate, int8=True)
+            finished, curves["int8"] = self.finish(candidate, int8=True)
+            report |= finished
             report["onnx_sha256"] = file_sha256(candidate)
             report["onnx_bytes"] = candidate.stat().st_size
             os.replace(candidate, target)
