@@ -17,7 +17,7 @@ from seqadd_runtime.adder import Adder, Answers
 from seqadd_runtime.cli_support import abandon_stdout, fail_with, say, to_stderr
 from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
-from seqadd_runtime.output import OutputFormat, check_output_path, open_output
+from seqadd_runtime.output import OutputFormat, check_not_input, check_output_path, open_output
 from seqadd_runtime.parse import LineBatch
 from seqadd_runtime.pipeline import answer_stream
 
@@ -195,12 +195,13 @@ def run(
     output = None if output_name in (None, "-") else Path(output_name)
     if output_name == "":
         fail("cannot write '': give a file name (or - for standard output)")
+    source = open_input(file, queries or [])
     if output is not None:
         try:
             check_output_path(output)
+            check_not_input(output, source)
         except OutputError as error:
             fail(str(error))
-    source = open_input(file, queries or [])
     try:
         adder = Adder.load(model, int8=int8, threads=threads)
     except SeqaddError as error:

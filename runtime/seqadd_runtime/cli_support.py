@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import typer
 
+from seqadd_runtime import streams
 from seqadd_runtime.errors import Interrupted, reason_of
 
 # typer 0.26 and later carry their own copy of click; the base of its errors is public from
@@ -86,7 +87,7 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
         return stdout_failed(prog, error)
     try:
         if sys.stdout is not None:
-            sys.stdout.flush()  # now, while a failure can still be said in one line
+            streams.flush(sys.stdout)  # now, while a failure can still be said in one line
     except BrokenPipeError:
         abandon_stdout()
         return 128 + signal.SIGPIPE
@@ -99,7 +100,7 @@ def stdout_fails() -> bool:
     """Whether flushing standard output fails now (what it still holds cannot be written)."""
     try:
         if sys.stdout is not None:
-            sys.stdout.flush()
+            streams.flush(sys.stdout)
     except (OSError, ValueError):
         return True
     return False

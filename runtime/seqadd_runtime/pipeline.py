@@ -17,6 +17,7 @@ from seqadd_runtime.errors import InputError, OutputError, reason_of
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import LineBatch, explain
 from seqadd_runtime.reader import line_batches
+from seqadd_runtime.streams import write_all
 
 
 @dataclass
@@ -53,7 +54,7 @@ def answer_stream(
                     on_invalid(batch.first_line_number + index, errors[index])
             summary.invalid += len(errors)
         try:
-            sink.write(render(batch, answers, output_format, errors))
+            write_all(sink, render(batch, answers, output_format, errors))
         except BrokenPipeError:
             raise  # the reader has gone: the caller stops quietly, as Unix tools do
         except (OSError, ValueError) as error:  # ValueError: a closed file
