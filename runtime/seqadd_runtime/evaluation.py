@@ -9,7 +9,7 @@ when every character is right.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -24,6 +24,11 @@ Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 EXAMPLES = 3
 #: Largest number of digits for which every query is checked unless asked otherwise.
 EXHAUSTIVE_UP_TO = 3
+#: The most queries checking every query may take (every 4-digit query): 5 digits would be
+#: 10**10, days of work.
+EXHAUSTIVE_MAX_QUERIES = 10**8
+#: Queries predicted at once: memory stays bounded however many a row has.
+SCORE_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -93,10 +98,30 @@ class Evaluation:
 
 def score(name: str, description: str, predict: Predictor, a: np.ndarray, b: np.ndarray) -> Row:
     """Exact match of a predictor on the queries a+b, with a few of its wrong answers."""
-    predicted = predict(a, b)
-    wrong = np.flatnonzero(predicted != a + b)
-    examples = [f"{a[i]}+{b[i]} -> {_shown(predicted[i])}" for i in wrong[:EXAMPLES]]
-    return Row(name, description, int(a.size), int(wrong.size), examples)
+    chunks = (
+        (a[i : i + SCORE_CHUNK], b[i : i + SCORE_CHUNK]) for i in range(0, a.size, SCORE_CHUNK)
+    )
+    return score_chunks(name, description, predict, chunks)
+
+
+def score_chunks(
+    name: str, description: str, predict: Predictor, chunks: Iterable[families.Pairs]
+) -> Row:
+    """:func:`score` over queries that come a chunk at a time."""
+    queries = wrong = 0
+    examples: list[str] = []
+    for a, b in chunks:
+        predicted = predict(a, b)
+        missed = np.flatnonzero(predicted != a + b)
+        examples += [
+            f"{a[i]}+{b[i]} -> {_shown(predicted[i])}" for i in missed[: EXAMPLES - len(examples)]
+        ]
+        queries, wrong = queries + a.size, wrong + missed.size
+    return Row(name, description, int(queries), int(wrong), examples)
+
+
+def every_query_count(digits: int) -> int:
+    return (10**digits) ** 2
 
 
 def _shown(value: int) -> str:
@@ -127,9 +152,8 @@ def evaluate(
     if exhaustive is None:
         exhaustive = digits <= EXHAUSTIVE_UP_TO
     if exhaustive:
-        rows.append(
-            score("every_query", "every query in range", predict, *families.every_query(digits))
-        )
+        chunks = families.every_query_chunks(digits, SCORE_CHUNK)
+        rows.append(score_chunks("every_query", "every query in range", predict, chunks))
     by_lengths = []
     for length_a in range(1, digits + 1):
         for length_b in range(1, digits + 1):
