@@ -32,10 +32,14 @@ def _main(module: str, prog: str) -> None:
     hold_closed_standard_streams()
     signals.install()
     try:
-        from seqadd_runtime.cli_support import run
+        with signals.held():  # a native module interrupted as it initializes fails oddly
+            from seqadd_runtime.cli_support import run
 
-        status = run(importlib.import_module(module).app, prog)
+            app = importlib.import_module(module).app
+        status = run(app, prog)
+        signals.finish()  # the status is decided: a signal from now on changes nothing
     except Interrupted as stop:  # during the imports, before run() was listening
+        signals.finish()
         from seqadd_runtime.cli_support import say
 
         say(prog, "interrupted")

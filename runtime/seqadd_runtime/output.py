@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from seqadd_runtime import streams
+from seqadd_runtime import signals, streams
 from seqadd_runtime.adder import Answers
 from seqadd_runtime.choice import Choice
 from seqadd_runtime.cli_support import abandon_stdout
@@ -150,15 +150,17 @@ def open_output(path: Path | None) -> Iterator[BinaryIO]:
                 raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
         return
     target = Path(os.path.realpath(path))  # a link is followed, not replaced by a file
+    temporary = stream = None
     try:
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=".seqadd-", suffix=".partial"
-        )
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
-    _take_mode_of(handle, target)
-    stream = os.fdopen(handle, "wb")
-    try:
+        with signals.held():  # until the name is known, for the cleanup below to remove it
+            try:
+                handle, temporary = tempfile.mkstemp(
+                    dir=target.parent, prefix=".seqadd-", suffix=".partial"
+                )
+            except OSError as error:
+                raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
+            stream = os.fdopen(handle, "wb")
+            _take_mode_of(handle, target)
         yield stream
         try:
             stream.close()  # the last buffered bytes: a full disk may show only now
@@ -166,10 +168,12 @@ def open_output(path: Path | None) -> Iterator[BinaryIO]:
         except OSError as error:
             raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            stream.close()  # may fail again on a full disk: the file goes anyway
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()  # may fail again on a full disk: the file goes anyway
+        if temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
 
 
