@@ -213,6 +213,22 @@ def test_train_refuses_settings_a_resume_would_ignore(tmp_path: Path):
     assert "drop --epochs" in one_line(result, "seqadd-train")
 
 
+def test_train_settings_that_cannot_work_leave_nothing_that_blocks_the_next_run(tmp_path: Path):
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    impossible = ["--digits", "2", "--name", "m", "--out", str(tmp_path)]  # test size 10,000
+    result = command("seqadd-train", *impossible)
+    assert result.returncode == 2
+    assert "cannot draw 10,000 new distinct 2-digit pairs" in one_line(result, "seqadd-train")
+    assert not (tmp_path / "m" / "checkpoint").exists()
+    # A checkpoint left before any epoch finished (by an older version, a power cut) does not
+    # block the next run either: it gets as far as its own settings.
+    (tmp_path / "m" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "m" / "checkpoint" / "config.json").write_text("{}")
+    result = command("seqadd-train", *impossible)
+    assert "cannot draw" in one_line(result, "seqadd-train")
+    assert not (tmp_path / "m" / "checkpoint").exists()
+
+
 def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path):
     pytest.importorskip("tensorflow", reason="training needs the train extra")
     blocker = tmp_path / "file"
@@ -382,6 +398,10 @@ def adder():
         (lambda adder: adder.add_arrays([1.7], [2.9]), TypeError, "integers, not float64"),
         (lambda adder: adder.add_arrays(["1"], ["2"]), TypeError, "integers"),
         (lambda adder: adder.add_arrays([1000], [1]), QueryError, "between 0 and 999"),
+        (lambda adder: adder.add_arrays([1, 2], [1]), QueryError, "same length"),
+        (lambda adder: adder.add(["\ud800+1"]), QueryError, "not valid text"),
+        (lambda adder: Adder.load(MODEL, threads=0), SeqaddError, "at least 1, not 0"),
+        (lambda adder: Adder.load(MODEL, threads=-5), SeqaddError, "at least 1, not -5"),
     ],
 )
 def test_the_api_refuses_what_it_cannot_answer(adder, call, error, message):
@@ -632,3 +652,44 @@ def test_a_write_protected_file_is_refused_as_cp_does(tmp_path: Path):
     assert result.returncode == 2
     assert f"cannot write {target}: it is write-protected" in one_line(result)
     assert target.read_bytes() == b"old\n"
+
+
+def test_add_arrays_memory_is_bounded_whatever_the_size():
+    """A million pairs: the answers' 12 bytes a pair, not the token ids and probabilities of
+    every pair at once (650 bytes a pair)."""
+    script = (
+        "import resource, numpy as np\n"
+        "from seqadd_runtime import Adder\n"
+        f"adder = Adder.load({str(MODEL)!r})\n"
+        "a = np.arange(1_000_000) % 1000\n"
+        "adder.add_arrays(a[:2000], a[:2000])\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "sums, _ = adder.add_arrays(a, a[::-1].copy())\n"
+        "assert (sums == a + a[::-1]).mean() > 0.99\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert float(result.stdout) < 100, f"{float(result.stdout):.0f} MB more for 1M pairs"
+
+
+def test_close_from_another_thread_during_a_call_lets_the_call_complete():
+    """close() while add_arrays runs in another thread, at random moments: the call still
+    returns every answer (what it had not handed to the workers, it answers itself)."""
+    import random
+    import threading
+
+    from seqadd_runtime.engine import ModelEngine
+
+    adder = Adder(ModelEngine.load(MODEL / "model.onnx", threads=1), workers=2)
+    a = np.arange(30_000) % 1000
+    b = a[::-1].copy()
+    expected, _ = adder.add_arrays(a, b)
+    rng = random.Random(0)
+    for _ in range(200):
+        closer = threading.Timer(rng.uniform(0, 0.05), adder.close)
+        closer.start()
+        sums, _ = adder.add_arrays(a, b)
+        closer.join()
+        np.testing.assert_array_equal(sums, expected)
+    adder.close()

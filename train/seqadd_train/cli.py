@@ -6,6 +6,7 @@ spelled on the command line.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,22 @@ def given_options(context: typer.Context) -> list[str]:
         for name in context.params
         if name != "resume" and context.get_parameter_source(name).name != "DEFAULT"
     ]
+
+
+def resumable(checkpoint: Path) -> bool:
+    """Whether a checkpoint folder holds an interrupted run worth resuming: at least one
+    finished epoch (a row of its log). One left by a run that stopped before that (an older
+    version, a power cut) is removed: nothing in it is worth keeping."""
+    try:
+        with (checkpoint / "history.csv").open() as log:
+            if sum(1 for _ in log) > 1:  # a header, then a row per finished epoch
+                return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True  # cannot tell: keep it, and say so
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return False
 
 
 def resume_config(out: Path, name: str, context: typer.Context) -> TrainConfig:
@@ -192,7 +209,7 @@ def train(
             init_from=str(init_from) if init_from else None,
             hard_examples=hard_examples,
         )
-        if config.checkpoint_dir.exists():
+        if resumable(config.checkpoint_dir):
             fail(
                 f"{config.checkpoint_dir} holds an interrupted run: continue it with --resume, "
                 "or delete that folder to start again"

@@ -89,6 +89,18 @@ def hard_examples(
 
 
 def run_training(config: TrainConfig) -> None:
+    """Train, checkpointing every epoch. A run that fails or stops before its first epoch is
+    done leaves no checkpoint: there is nothing to resume, and it would block the next run."""
+    fresh = not config.checkpoint_dir.exists()
+    try:
+        _run_training(config)
+    except BaseException:
+        if fresh and not read_history(config.checkpoint_dir / "history.csv"):
+            shutil.rmtree(config.checkpoint_dir, ignore_errors=True)
+        raise
+
+
+def _run_training(config: TrainConfig) -> None:
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
     spec = QuerySpec(digits=config.digits, reverse=config.reverse)
