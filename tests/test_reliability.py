@@ -693,3 +693,40 @@ def test_close_from_another_thread_during_a_call_lets_the_call_complete():
         closer.join()
         np.testing.assert_array_equal(sums, expected)
     adder.close()
+
+
+LIMITED = (
+    "import resource, sys, threading\n"
+    "def limit(room):\n"
+    "    size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+    "    resource.setrlimit(resource.RLIMIT_AS, (size + room, size + room))\n"
+    "import seqadd_runtime.entry\n"
+    "if sys.argv[1] == 'load':\n"
+    "    limit(2**20)  # numpy and ONNX Runtime cannot be mapped\n"
+    "else:\n"
+    "    import seqadd_runtime.cli\n"
+    "    threading.stack_size(2**29)  # as a thread limit would: a worker cannot start\n"
+    "    limit(2**28)\n"
+    "sys.argv = ['seqadd-run', *sys.argv[2:]]\n"
+    "seqadd_runtime.entry.seqadd_run()\n"
+)
+
+
+@pytest.mark.parametrize("stage", ["load", "thread"])
+def test_a_memory_or_thread_limit_is_one_line_and_status_2(tmp_path: Path, stage):
+    """Under a limit on the address space (ulimit -v, a container's): libraries that cannot
+    load are one line and status 2; worker threads that cannot start leave the work to the
+    main thread, and every line is still answered."""
+    queries = tmp_path / "q.txt"
+    queries.write_bytes(b"123+456\n" * 5_000)
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED, stage, "--model", str(MODEL), "-f", str(queries),
+         "--threads", "2", "--batch-size", "64"],
+        capture_output=True, timeout=600,
+    )  # fmt: skip
+    if stage == "thread":
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+        assert result.stdout == b"579\n" * 5_000 and result.stderr == b""
+        return
+    assert result.returncode == 2, result.stderr.decode()[-3000:]
+    assert "cannot start: " in one_line(result)

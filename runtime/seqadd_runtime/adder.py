@@ -123,7 +123,8 @@ class Adder:
         for item in chain(head, items):
             try:
                 pending.append(pool.submit(function, item))
-            except RuntimeError:  # closed by another thread meanwhile: go on in this one
+            except RuntimeError:  # closed by another thread meanwhile, or a worker thread
+                # that cannot start (a limit on threads or memory): go on in this one
                 pending.append(_finished(function(item)))
             if len(pending) > self.workers:
                 yield pending.popleft().result()

@@ -18,7 +18,7 @@ from typing import NoReturn
 import typer
 
 from seqadd_runtime import streams
-from seqadd_runtime.errors import Interrupted, reason_of
+from seqadd_runtime.errors import Interrupted, reason_of, resource_failure
 
 # typer 0.26 and later carry their own copy of click; the base of its errors is public from
 # 0.29 on (TyperException), and sits in the copy of click before that.
@@ -76,6 +76,12 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output has gone: quiet, as Unix tools are
         abandon_stdout()
         return 128 + signal.SIGPIPE
+    except (MemoryError, RuntimeError) as error:
+        message = resource_failure(error)
+        if message is None:
+            raise
+        say(prog, message)
+        return EXIT_USAGE
     except OSError as error:
         # Help, listings and tables go to stdout through typer; a full disk there is one
         # line, like seqadd-run's own output, not a traceback.
