@@ -363,6 +363,14 @@ def test_control_characters_are_escaped_in_tsv():
     assert "\x1b" not in result.stderr.decode() and "\x07" not in result.stderr.decode()
 
 
+def test_unicode_line_separators_are_escaped_in_tsv():
+    """U+2028 and U+2029 end a line for many editors and JSON readers: one row stays one."""
+    result = run("--format", "tsv", "-f", "-", input="1+1\u2028\n2+2\u2029x\n".encode())
+    rows = result.stdout.decode().split("\n")[:-1]
+    assert [row.split("\t")[0] for row in rows] == ["1+1\\u2028", "2+2\\u2029x"]
+    assert "\u2028" not in result.stderr.decode() + result.stdout.decode()
+
+
 def test_an_overlong_line_is_reported_for_its_length_even_when_cut_inside_a_character():
     line = b"1+1" + b" " * 252 + "é".encode() + b"\n"  # the 257th byte is inside "é"
     result = run("-f", "-", input=line)

@@ -52,9 +52,11 @@ class Progress:
             self.shown_at, self.shown = now + 0.25, True
 
     def close(self) -> None:
+        """Take the line away: before another message too, which would be glued to it."""
         if self.shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
+            self.shown = False
 
 
 class Verifier:
@@ -124,9 +126,9 @@ def open_input(file: Path | None, queries: list[str]) -> BinaryIO:
             if "\n" in query or "\r" in query:
                 fail(f"query argument {index} contains a line break: give one query each")
         return io.BytesIO("\n".join(queries).encode("utf-8", errors="surrogateescape") + b"\n")
-    if file is None:
+    if file is None and (sys.stdin is None or sys.stdin.isatty()):
         fail("nothing to answer: give queries (seqadd-run 535+61) or --file PATH (- for stdin)")
-    if str(file) == "-":
+    if file is None or str(file) == "-":  # a pipe or a file as stdin is read, as sort does
         if sys.stdin is None:
             fail("cannot read standard input: it is closed")
         return sys.stdin.buffer
@@ -187,8 +189,15 @@ def run(
     list_models_flag: bool = typer.Option(
         False, "--list-models", help="List the shipped models and exit."
     ),
+    context: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     if list_models_flag:
+        others = [
+            name for name in context.params
+            if name != "list_models_flag" and context.get_parameter_source(name).name != "DEFAULT"
+        ]  # fmt: skip
+        if others:
+            fail("--list-models takes no other arguments")
         list_models()
         return
     # A str, not a Path: Path("") would quietly become ".", the current folder.
@@ -210,6 +219,7 @@ def run(
     progress = Progress()
 
     def report_invalid(line_number: int, reason: str) -> None:
+        progress.close()  # shown again at the next update
         say(f"line {line_number}", reason)
 
     def after_batch(batch: LineBatch, answers: Answers, lines_so_far: int) -> None:

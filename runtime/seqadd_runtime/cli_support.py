@@ -19,6 +19,7 @@ import typer
 
 from seqadd_runtime import streams
 from seqadd_runtime.errors import Interrupted, reason_of, resource_failure
+from seqadd_runtime.escapes import one_line
 
 # typer 0.26 and later carry their own copy of click; the base of its errors is public from
 # 0.29 on (TyperException), and sits in the copy of click before that.
@@ -43,8 +44,10 @@ def to_stderr(text: str) -> None:
 
 
 def say(prog: str, message: str) -> None:
-    """One line on stderr, prefixed with the command's (or a line's) name."""
-    to_stderr(f"{prog}: {message}")
+    """One line on stderr, prefixed with the command's (or a line's) name. Control characters
+    (from a file or model name) are escaped: the message stays one line and cannot repaint
+    the terminal."""
+    to_stderr(one_line(f"{prog}: {message}"))
 
 
 def fail_with(prog: str) -> Callable[..., NoReturn]:

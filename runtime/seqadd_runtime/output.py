@@ -19,6 +19,7 @@ from seqadd_runtime.adder import Answers
 from seqadd_runtime.choice import Choice
 from seqadd_runtime.cli_support import abandon_stdout
 from seqadd_runtime.errors import OutputError, reason_of
+from seqadd_runtime.escapes import one_line
 from seqadd_runtime.parse import LineBatch
 
 
@@ -28,15 +29,10 @@ class OutputFormat(Choice):
     jsonl = "jsonl"
 
 
-#: Control characters (C0, DEL, C1) shown as escapes: copied raw they would move the
-#: terminal's cursor, or split a tsv row (a lone carriage return is a row end to many readers).
-_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
-
-
 def query_text(line: bytes) -> str:
     """A line as shown back to the user: decoded, its Windows line ending dropped, and every
     control character (tab included) escaped as \\xNN, so one line stays one row."""
-    return line.decode("utf-8", errors="replace").removesuffix("\r").translate(_ESCAPES)
+    return one_line(line.decode("utf-8", errors="replace").removesuffix("\r"))
 
 
 def render(
