@@ -36,6 +36,8 @@ def resumable(checkpoint: Path) -> bool:
     """Whether a checkpoint folder holds an interrupted run worth resuming: at least one
     finished epoch (a row of its log). One left by a run that stopped before that (an older
     version, a power cut) is removed: nothing in it is worth keeping."""
+    if not checkpoint.is_dir():
+        return False
     try:
         with (checkpoint / "history.csv").open() as log:
             if sum(1 for _ in log) > 1:  # a header, then a row per finished epoch
