@@ -133,3 +133,21 @@ def test_an_endless_line_is_cut_and_the_next_lines_stay_aligned():
     assert lines == [b"1+1", b"7" * (MAX_LINE_BYTES + 1), b"2+2", b"9" * (MAX_LINE_BYTES + 1)]
     assert all(len(batch.data) < 3 * 4096 for batch in batches)
     assert "longer than 256 bytes" in explain(lines[1], 5)
+
+
+@given(
+    read_bytes=st.integers(1, 64),
+    batch_lines=st.integers(1, 8),
+    lines=st.lists(
+        st.sampled_from([b"1+1", b"\xef\xbb\xbf2+2", b"12\xef\xbb\xbf3+4", b""]),
+        min_size=1,
+        max_size=40,
+    ),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_byte_order_mark_is_dropped_only_at_the_very_start(read_bytes, batch_lines, lines):
+    """Whatever the read size and batch size: a BOM at a read boundary, or inside a line that
+    spans one, stays part of its line (only the stream's first three bytes may be one)."""
+    text = b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n"
+    batches = list(line_batches(io.BytesIO(text), batch_lines, read_bytes=read_bytes))
+    assert [batch.line(i) for batch in batches for i in range(len(batch))] == lines

@@ -3,11 +3,17 @@ nothing is left half-written, memory stays bounded, and nothing phones home."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import socket
+import stat
+import struct
 import subprocess
 import sys
+import termios
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -207,6 +213,22 @@ def test_train_refuses_settings_a_resume_would_ignore(tmp_path: Path):
     assert "drop --epochs" in one_line(result, "seqadd-train")
 
 
+def test_train_settings_that_cannot_work_leave_nothing_that_blocks_the_next_run(tmp_path: Path):
+    pytest.importorskip("tensorflow", reason="training needs the train extra")
+    impossible = ["--digits", "2", "--name", "m", "--out", str(tmp_path)]  # test size 10,000
+    result = command("seqadd-train", *impossible)
+    assert result.returncode == 2
+    assert "cannot draw 10,000 new distinct 2-digit pairs" in one_line(result, "seqadd-train")
+    assert not (tmp_path / "m" / "checkpoint").exists()
+    # A checkpoint left before any epoch finished (by an older version, a power cut) does not
+    # block the next run either: it gets as far as its own settings.
+    (tmp_path / "m" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "m" / "checkpoint" / "config.json").write_text("{}")
+    result = command("seqadd-train", *impossible)
+    assert "cannot draw" in one_line(result, "seqadd-train")
+    assert not (tmp_path / "m" / "checkpoint").exists()
+
+
 def test_train_into_an_unwritable_folder_is_one_line(tmp_path: Path):
     pytest.importorskip("tensorflow", reason="training needs the train extra")
     blocker = tmp_path / "file"
@@ -341,6 +363,14 @@ def test_control_characters_are_escaped_in_tsv():
     assert "\x1b" not in result.stderr.decode() and "\x07" not in result.stderr.decode()
 
 
+def test_unicode_line_separators_are_escaped_in_tsv():
+    """U+2028 and U+2029 end a line for many editors and JSON readers: one row stays one."""
+    result = run("--format", "tsv", "-f", "-", input="1+1\u2028\n2+2\u2029x\n".encode())
+    rows = result.stdout.decode().split("\n")[:-1]
+    assert [row.split("\t")[0] for row in rows] == ["1+1\\u2028", "2+2\\u2029x"]
+    assert "\u2028" not in result.stderr.decode() + result.stdout.decode()
+
+
 def test_an_overlong_line_is_reported_for_its_length_even_when_cut_inside_a_character():
     line = b"1+1" + b" " * 252 + "é".encode() + b"\n"  # the 257th byte is inside "é"
     result = run("-f", "-", input=line)
@@ -376,6 +406,10 @@ def adder():
         (lambda adder: adder.add_arrays([1.7], [2.9]), TypeError, "integers, not float64"),
         (lambda adder: adder.add_arrays(["1"], ["2"]), TypeError, "integers"),
         (lambda adder: adder.add_arrays([1000], [1]), QueryError, "between 0 and 999"),
+        (lambda adder: adder.add_arrays([1, 2], [1]), QueryError, "same length"),
+        (lambda adder: adder.add(["\ud800+1"]), QueryError, "not valid text"),
+        (lambda adder: Adder.load(MODEL, threads=0), SeqaddError, "at least 1, not 0"),
+        (lambda adder: Adder.load(MODEL, threads=-5), SeqaddError, "at least 1, not -5"),
     ],
 )
 def test_the_api_refuses_what_it_cannot_answer(adder, call, error, message):
@@ -447,3 +481,260 @@ def test_any_file_gets_one_output_line_per_input_line(tmp_path: Path, content, o
     assert result.stdout.count(b"\n") == expected
     invalid = [line for line in result.stderr.decode().splitlines() if line.startswith("line ")]
     assert result.returncode == (1 if invalid else 0)
+
+
+@pytest.mark.parametrize("prefix", [b"", b"1234"])
+def test_a_byte_order_mark_at_a_read_boundary_is_not_dropped(tmp_path: Path, prefix):
+    """The second 64 KiB read starts with a BOM (or a line spans the boundary with a BOM at
+    it): the line keeps it, so it is refused, never answered as if the BOM were not there."""
+    from seqadd_runtime.reader import READ_BYTES
+
+    head = b"1+1\n" * ((READ_BYTES - len(prefix)) // 4) + prefix  # READ_BYTES long
+    queries = tmp_path / "q.txt"
+    queries.write_bytes(head + b"\xef\xbb\xbf5+1\n")
+    model = ARTIFACTS / "addition-5d"  # would answer 12345+1 if the BOM were dropped
+    result = command("seqadd-run", "--model", str(model), "-f", str(queries))
+    assert result.returncode == 1, result.stderr.decode()
+    answers = result.stdout.split(b"\n")[:-1]
+    assert len(answers) == head.count(b"\n") + 1 and answers[-1] == b""
+
+
+def pipe_bytes(pipe) -> int:
+    """The bytes waiting in a pipe (Linux answers FIONREAD on either end)."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
+def test_a_non_blocking_stdin_whose_writer_pauses_loses_no_line():
+    """A read that would block is "not yet", never the end of the input."""
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-run"), "--model", str(MODEL), "-f", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.set_blocking(0, False),
+    )  # fmt: skip
+    process.stdin.write(b"1+1\n" * 1000)
+    process.stdin.flush()
+    while pipe_bytes(process.stdin) > 0:  # the writer pauses until the reader drained the pipe
+        time.sleep(0.01)
+    time.sleep(0.2)
+    out, err = process.communicate(b"2+2\n" * 1000)
+    assert process.returncode == 0, err.decode()
+    assert out == b"2\n" * 1000 + b"4\n" * 1000
+
+
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["unbuffered", "buffered"])
+def test_a_non_blocking_stdout_whose_reader_pauses_loses_no_line(tmp_path: Path, unbuffered):
+    """A write that would block waits for the reader: every answer arrives."""
+    queries = tmp_path / "q.txt"
+    queries.write_bytes(b"535+61\n" * 20_000)  # 80 KB of answers: more than a pipe holds
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = unbuffered
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-run"), "--model", str(MODEL), "-f", str(queries)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        preexec_fn=lambda: os.set_blocking(1, False),
+    )  # fmt: skip
+    # The reader pauses until the writer has filled the pipe (or finished).
+    held = 0
+    while process.poll() is None and not (held > 32768 and held == pipe_bytes(process.stdout)):
+        held = pipe_bytes(process.stdout)
+        time.sleep(0.5)
+    out, err = process.communicate()
+    assert process.returncode == 0, err.decode()
+    assert out == b"596\n" * 20_000
+
+
+# -o never harms the system ------------------------------------------------------------------
+
+
+def test_output_to_a_fifo_is_written_in_place(tmp_path: Path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = run("-o", str(fifo), "1+1", "2+2")
+    assert result.returncode == 0, result.stderr.decode()
+    assert reader.communicate(timeout=60)[0] == b"2\n4\n"
+    assert fifo.is_fifo() and sorted(tmp_path.iterdir()) == [fifo]
+
+
+def test_output_to_dev_fd_is_written_in_place():
+    """What a shell's process substitution passes: seqadd-run -o >(gzip > answers.gz)."""
+    read_end, write_end = os.pipe()
+    result = command(
+        "seqadd-run", "--model", str(MODEL), "-o", f"/dev/fd/{write_end}", "1+1",
+        pass_fds=(write_end,),
+    )  # fmt: skip
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        assert pipe.read() == b"2\n"
+    assert result.returncode == 0, result.stderr.decode()
+
+
+def test_output_to_a_device_node_keeps_the_device(tmp_path: Path):
+    """A copy of /dev/null (the real one must not be put at risk by a test): as root, the
+    temporary-and-rename path used to replace the device with a regular file."""
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError as error:
+        pytest.skip(f"cannot make a device node here: {error.strerror}")
+    result = run("-o", str(device), "1+1")
+    assert result.returncode == 0, result.stderr.decode()
+    assert stat.S_ISCHR(device.stat().st_mode) and device.read_bytes() == b""
+    assert sorted(tmp_path.iterdir()) == [device]
+
+
+def test_output_to_a_socket_is_one_line_and_leaves_it(tmp_path: Path):
+    path = tmp_path / "socket"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        result = run("-o", str(path), "1+1")
+    assert result.returncode == 2
+    assert f"cannot write {path}" in one_line(result)
+
+
+def test_replacing_a_file_keeps_its_permission_bits(tmp_path: Path):
+    target = tmp_path / "answers.txt"
+    target.write_bytes(b"old\n")
+    target.chmod(0o600)
+    assert run("-o", str(target), "1+1").returncode == 0
+    assert target.read_bytes() == b"2\n" and stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_new_file_gets_the_umask_mode(tmp_path: Path):
+    target = tmp_path / "answers.txt"
+    run_with_umask = "import os, sys; os.umask(0o027); os.execv(sys.argv[1], sys.argv[1:])"
+    result = subprocess.run(
+        [sys.executable, "-c", run_with_umask, str(BIN / "seqadd-run"), "--model", str(MODEL),
+         "-o", str(target), "1+1"], capture_output=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_output_over_the_input_is_refused(tmp_path: Path):
+    queries = tmp_path / "q.txt"
+    queries.write_bytes(b"1+1\n")
+    os.link(queries, tmp_path / "same.txt")
+    for target in (queries, tmp_path / "same.txt"):
+        result = run("-f", str(queries), "-o", str(target))
+        assert result.returncode == 2
+        assert f"cannot write {target}: it is the input file" in one_line(result)
+    with open(queries, "rb") as stdin:
+        result = run("-f", "-", "-o", str(queries), stdin=stdin)
+    assert result.returncode == 2 and "it is the input file" in one_line(result)
+    assert queries.read_bytes() == b"1+1\n"
+
+
+def test_a_symbolic_link_is_followed(tmp_path: Path):
+    target = tmp_path / "real.txt"
+    target.write_bytes(b"old\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target.name)
+    assert run("-o", str(link), "1+1").returncode == 0
+    assert link.is_symlink() and target.read_bytes() == b"2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]
+
+
+def test_a_hard_linked_file_is_replaced_under_its_given_name_only(tmp_path: Path):
+    target = tmp_path / "answers.txt"
+    target.write_bytes(b"old\n")
+    other = tmp_path / "other-name.txt"
+    os.link(target, other)
+    assert run("-o", str(target), "1+1").returncode == 0
+    assert target.read_bytes() == b"2\n" and other.read_bytes() == b"old\n"
+
+
+def test_a_write_protected_file_is_refused_as_cp_does(tmp_path: Path):
+    """Refused for whoever may not write the file (root may, as with cp: as root the command
+    runs without the capability that lets root write any file)."""
+    target = tmp_path / "answers.txt"
+    target.write_bytes(b"old\n")
+    target.chmod(0o444)
+    args = [str(BIN / "seqadd-run"), "--model", str(MODEL), "-o", str(target), "1+1"]
+    if IS_ROOT:
+        if not shutil.which("setpriv"):
+            pytest.skip("needs setpriv to run without the capability to write any file")
+        args = ["setpriv", "--bounding-set=-dac_override", *args]
+    result = subprocess.run(args, capture_output=True)
+    assert result.returncode == 2
+    assert f"cannot write {target}: it is write-protected" in one_line(result)
+    assert target.read_bytes() == b"old\n"
+
+
+def test_add_arrays_memory_is_bounded_whatever_the_size():
+    """A million pairs: the answers' 12 bytes a pair, not the token ids and probabilities of
+    every pair at once (650 bytes a pair)."""
+    script = (
+        "import resource, numpy as np\n"
+        "from seqadd_runtime import Adder\n"
+        f"adder = Adder.load({str(MODEL)!r})\n"
+        "a = np.arange(1_000_000) % 1000\n"
+        "adder.add_arrays(a[:2000], a[:2000])\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "sums, _ = adder.add_arrays(a, a[::-1].copy())\n"
+        "assert (sums == a + a[::-1]).mean() > 0.99\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert float(result.stdout) < 100, f"{float(result.stdout):.0f} MB more for 1M pairs"
+
+
+def test_close_from_another_thread_during_a_call_lets_the_call_complete():
+    """close() while add_arrays runs in another thread, at random moments: the call still
+    returns every answer (what it had not handed to the workers, it answers itself)."""
+    import random
+    import threading
+
+    from seqadd_runtime.engine import ModelEngine
+
+    adder = Adder(ModelEngine.load(MODEL / "model.onnx", threads=1), workers=2)
+    a = np.arange(30_000) % 1000
+    b = a[::-1].copy()
+    expected, _ = adder.add_arrays(a, b)
+    rng = random.Random(0)
+    for _ in range(200):
+        closer = threading.Timer(rng.uniform(0, 0.05), adder.close)
+        closer.start()
+        sums, _ = adder.add_arrays(a, b)
+        closer.join()
+        np.testing.assert_array_equal(sums, expected)
+    adder.close()
+
+
+LIMITED = (
+    "import resource, sys, threading\n"
+    "def limit(room):\n"
+    "    size = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+    "    resource.setrlimit(resource.RLIMIT_AS, (size + room, size + room))\n"
+    "import seqadd_runtime.entry\n"
+    "if sys.argv[1] == 'load':\n"
+    "    limit(2**20)  # numpy and ONNX Runtime cannot be mapped\n"
+    "else:\n"
+    "    import seqadd_runtime.cli\n"
+    "    threading.stack_size(2**29)  # as a thread limit would: a worker cannot start\n"
+    "    limit(2**28)\n"
+    "sys.argv = ['seqadd-run', *sys.argv[2:]]\n"
+    "seqadd_runtime.entry.seqadd_run()\n"
+)
+
+
+@pytest.mark.parametrize("stage", ["load", "thread"])
+def test_a_memory_or_thread_limit_is_one_line_and_status_2(tmp_path: Path, stage):
+    """Under a limit on the address space (ulimit -v, a container's): libraries that cannot
+    load are one line and status 2; worker threads that cannot start leave the work to the
+    main thread, and every line is still answered."""
+    queries = tmp_path / "q.txt"
+    queries.write_bytes(b"123+456\n" * 5_000)
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED, stage, "--model", str(MODEL), "-f", str(queries),
+         "--threads", "2", "--batch-size", "64"],
+        capture_output=True, timeout=600,
+    )  # fmt: skip
+    if stage == "thread":
+        assert result.returncode == 0, result.stderr.decode()[-3000:]
+        assert result.stdout == b"579\n" * 5_000 and result.stderr == b""
+        return
+    assert result.returncode == 2, result.stderr.decode()[-3000:]
+    assert "cannot start: " in one_line(result)

@@ -167,8 +167,65 @@ def test_a_folder_as_input_is_a_usage_error(tmp_path: Path):
 
 
 def test_nothing_to_answer_is_a_usage_error():
-    result = run("--model", str(GOOD_MODEL))
+    """With no queries and no --file, a terminal as stdin is not read: nobody is typing."""
+    controller, terminal = os.openpty()
+    try:
+        result = command("seqadd-run", "--model", str(GOOD_MODEL), stdin=terminal)
+    finally:
+        os.close(terminal)
+        os.close(controller)
     assert result.returncode == 2 and "nothing to answer" in result.stderr.decode()
+
+
+def test_stdin_that_is_not_a_terminal_is_read_without_a_file_option():
+    result = run("--model", str(GOOD_MODEL), stdin=b"1+1\n535+61\n")
+    assert result.returncode == 0 and result.stdout == b"2\n596\n"
+
+
+@pytest.mark.parametrize("args", [["1+1"], ["--int8"], ["--format", "tsv"], ["-f", "-"]])
+def test_list_models_with_other_arguments_is_refused(args):
+    result = run("--list-models", *args)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode() == "seqadd-run: --list-models takes no other arguments\n"
+
+
+def test_names_in_messages_are_escaped(tmp_path: Path):
+    """A file name with a newline or a terminal escape stays one line, and inert."""
+    name = tmp_path / "evil\n\x1b[2Jname\u2028.txt"
+    result = run("--model", str(GOOD_MODEL), "-f", str(name))
+    assert result.returncode == 2
+    (line,) = result.stderr.decode().splitlines()
+    assert "evil\\x0a\\x1b[2Jname\\u2028.txt: No such file or directory" in line
+    assert "\x1b" not in result.stderr.decode()
+
+
+def test_a_progress_line_is_cleared_before_a_message(tmp_path: Path):
+    """On a terminal, a message about a line never starts after the progress display."""
+    queries = tmp_path / "q.txt"
+    queries.write_bytes((b"1+1\n" * 200_000 + b"x\n") * 4)  # runs for more than a second
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [str(BIN / "seqadd-run"), "--model", str(GOOD_MODEL), "-f", str(queries)],
+        stdout=subprocess.DEVNULL, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait() == 1
+    assert b"lines/s" in shown, "the progress display was shown"
+    starts = [i for i in range(len(shown)) if shown.startswith(b"line ", i)]
+    assert len(starts) == 4
+    for start in starts:
+        before = shown[:start]
+        assert before == b"" or before.endswith((b"\n", b"\r\x1b[K")), before[-80:]
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ core (figures in the README's performance notes).
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain, islice
 
 import numpy as np
@@ -107,6 +108,7 @@ class Adder:
         self.workers = max(1, workers)
         self.doubtful = Doubtful(doubtful)
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -129,6 +131,8 @@ class Adder:
         file's self-check; ``engine_trials`` then says how each did. Raises ModelError when
         the file cannot be used, EngineUnavailable (a ModelError) when the engine is missing.
         """
+        if threads is not None and threads < 1:
+            raise SeqaddError(f"threads must be at least 1, not {threads}")
         path = resolve_model(os.fspath(model), int8)
         cpus = usable_cpus()
         workers = min(threads or cpus, cpus)
@@ -143,10 +147,13 @@ class Adder:
         return self.engine.info.doubt.threshold
 
     def close(self) -> None:
-        """Stop the worker threads (they also stop when the interpreter exits)."""
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        """Stop the worker threads (they also stop when the interpreter exits; a later call
+        starts them again). A call in progress in another thread still completes: what the
+        workers had taken is finished, the rest is answered in that call's own thread."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
 
     def __enter__(self) -> Adder:
         return self
@@ -162,11 +169,17 @@ class Adder:
         if self.workers == 1 or len(head) < 2:  # one batch: no hand-off to another thread
             yield from map(function, chain(head, items))
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="seqadd")
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="seqadd")
+            pool = self._pool
         pending: deque = deque()
         for item in chain(head, items):
-            pending.append(self._pool.submit(function, item))
+            try:
+                pending.append(pool.submit(function, item))
+            except RuntimeError:  # closed by another thread meanwhile, or a worker thread
+                # that cannot start (a limit on threads or memory): go on in this one
+                pending.append(_finished(function(item)))
             if len(pending) > self.workers:
                 yield pending.popleft().result()
         while pending:
@@ -227,7 +240,10 @@ class Adder:
                 raise TypeError(f"query {index} is {type(query).__name__}, not str")
             if "\n" in query or "\r" in query:
                 raise QueryError(f"query {index}: contains a line break")
-            lines.append(query.encode("utf-8", errors="surrogateescape"))
+            try:
+                lines.append(query.encode("utf-8", errors="surrogateescape"))
+            except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+                raise QueryError(f"query {index} ({query!r}): not valid text") from None
         if len(lines) <= FEW_QUERIES:
             return self._add_few(lines)
         chunks = [
@@ -284,18 +300,35 @@ class Adder:
         for name, operands in (("a", a), ("b", b)):
             if operands.size and not np.issubdtype(operands.dtype, np.integer):
                 raise TypeError(f"{name} must hold integers, not {operands.dtype}")
-        try:
-            ids = encode_queries(a, b, self.spec)
-        except ValueError as error:
+        if a.shape != b.shape or a.ndim != 1:
+            raise QueryError("a and b must be one-dimensional arrays of the same length")
+        try:  # the range of every operand, checked before any work
+            ends = [a.min(initial=0), a.max(initial=0), b.min(initial=0), b.max(initial=0)]
+            encode_queries(np.array(ends[:2]), np.array(ends[2:]), self.spec)
+        except (ValueError, OverflowError) as error:
             raise QueryError(str(error)) from None
-        chunks = (ids[start : start + API_CHUNK] for start in range(0, len(ids), API_CHUNK))
-        results = list(self._map(self._values_and_confidence, chunks))
-        if not results:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        values, confidence = zip(*results, strict=True)
-        return np.concatenate(values), np.concatenate(confidence)
+        # Encoded a chunk at a time, each answered chunk written into the results: memory
+        # is the results plus the chunks in flight, whatever the size of the arrays.
+        values = np.empty(a.size, dtype=np.int64)
+        confidence = np.empty(a.size, dtype=np.float32)
+        starts = range(0, a.size, API_CHUNK)
 
-    def _values_and_confidence(self, query_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What add_arrays keeps of a chunk: not its probabilities, 48 times the size."""
-        prediction = self.engine.predict(query_ids)
-        return decode_values(prediction.answer_ids), prediction.confidence
+        def answer(start: int) -> tuple[int, np.ndarray, np.ndarray]:
+            stop = start + API_CHUNK
+            prediction = self.engine.predict(
+                encode_queries(a[start:stop], b[start:stop], self.spec)
+            )
+            # Not the probabilities: 48 times the size of what is kept.
+            return start, decode_values(prediction.answer_ids), prediction.confidence
+
+        for start, chunk_values, chunk_confidence in self._map(answer, starts):
+            values[start : start + len(chunk_values)] = chunk_values
+            confidence[start : start + len(chunk_values)] = chunk_confidence
+        return values, confidence
+
+
+def _finished(result: object) -> Future:
+    """A future that already holds its result."""
+    future: Future = Future()
+    future.set_result(result)
+    return future

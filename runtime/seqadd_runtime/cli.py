@@ -18,7 +18,7 @@ from seqadd_runtime.cli_support import abandon_stdout, fail_with, say, to_stderr
 from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice, describe_choice
 from seqadd_runtime.errors import InputError, OutputError, SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL, shipped_models
-from seqadd_runtime.output import OutputFormat, check_output_path, open_output
+from seqadd_runtime.output import OutputFormat, check_not_input, check_output_path, open_output
 from seqadd_runtime.parse import LineBatch
 from seqadd_runtime.pipeline import answer_stream
 
@@ -53,9 +53,11 @@ class Progress:
             self.shown_at, self.shown = now + 0.25, True
 
     def close(self) -> None:
+        """Take the line away: before another message too, which would be glued to it."""
         if self.shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
+            self.shown = False
 
 
 class Verifier:
@@ -132,9 +134,9 @@ def open_input(file: Path | None, queries: list[str]) -> BinaryIO:
             if "\n" in query or "\r" in query:
                 fail(f"query argument {index} contains a line break: give one query each")
         return io.BytesIO("\n".join(queries).encode("utf-8", errors="surrogateescape") + b"\n")
-    if file is None:
+    if file is None and (sys.stdin is None or sys.stdin.isatty()):
         fail("nothing to answer: give queries (seqadd-run 535+61) or --file PATH (- for stdin)")
-    if str(file) == "-":
+    if file is None or str(file) == "-":  # a pipe or a file as stdin is read, as sort does
         if sys.stdin is None:
             fail("cannot read standard input: it is closed")
         return sys.stdin.buffer
@@ -210,20 +212,28 @@ def run(
     list_models_flag: bool = typer.Option(
         False, "--list-models", help="List the shipped models and exit."
     ),
+    context: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     if list_models_flag:
+        others = [
+            name for name in context.params
+            if name != "list_models_flag" and context.get_parameter_source(name).name != "DEFAULT"
+        ]  # fmt: skip
+        if others:
+            fail("--list-models takes no other arguments")
         list_models()
         return
     # A str, not a Path: Path("") would quietly become ".", the current folder.
     output = None if output_name in (None, "-") else Path(output_name)
     if output_name == "":
         fail("cannot write '': give a file name (or - for standard output)")
+    source = open_input(file, queries or [])
     if output is not None:
         try:
             check_output_path(output)
+            check_not_input(output, source)
         except OutputError as error:
             fail(str(error))
-    source = open_input(file, queries or [])
     try:
         adder = Adder.load(model, int8=int8, threads=threads, engine=engine)
     except SeqaddError as error:
@@ -234,6 +244,7 @@ def run(
     progress = Progress()
 
     def report_invalid(line_number: int, reason: str) -> None:
+        progress.close()  # shown again at the next update
         say(f"line {line_number}", reason)
 
     def after_batch(batch: LineBatch, answers: Answers, lines_so_far: int) -> None:

@@ -17,7 +17,9 @@ from typing import NoReturn
 
 import typer
 
-from seqadd_runtime.errors import Interrupted, reason_of
+from seqadd_runtime import streams
+from seqadd_runtime.errors import Interrupted, reason_of, resource_failure
+from seqadd_runtime.escapes import one_line
 
 # typer 0.26 and later carry their own copy of click; the base of its errors is public from
 # 0.29 on (TyperException), and sits in the copy of click before that.
@@ -42,8 +44,10 @@ def to_stderr(text: str) -> None:
 
 
 def say(prog: str, message: str) -> None:
-    """One line on stderr, prefixed with the command's (or a line's) name."""
-    to_stderr(f"{prog}: {message}")
+    """One line on stderr, prefixed with the command's (or a line's) name. Control characters
+    (from a file or model name) are escaped: the message stays one line and cannot repaint
+    the terminal."""
+    to_stderr(one_line(f"{prog}: {message}"))
 
 
 def fail_with(prog: str) -> Callable[..., NoReturn]:
@@ -75,6 +79,12 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output has gone: quiet, as Unix tools are
         abandon_stdout()
         return 128 + signal.SIGPIPE
+    except (MemoryError, RuntimeError) as error:
+        message = resource_failure(error)
+        if message is None:
+            raise
+        say(prog, message)
+        return EXIT_USAGE
     except OSError as error:
         # Help, listings and tables go to stdout through typer; a full disk there is one
         # line, like seqadd-run's own output, not a traceback.
@@ -86,7 +96,7 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
         return stdout_failed(prog, error)
     try:
         if sys.stdout is not None:
-            sys.stdout.flush()  # now, while a failure can still be said in one line
+            streams.flush(sys.stdout)  # now, while a failure can still be said in one line
     except BrokenPipeError:
         abandon_stdout()
         return 128 + signal.SIGPIPE
@@ -99,7 +109,7 @@ def stdout_fails() -> bool:
     """Whether flushing standard output fails now (what it still holds cannot be written)."""
     try:
         if sys.stdout is not None:
-            sys.stdout.flush()
+            streams.flush(sys.stdout)
     except (OSError, ValueError):
         return True
     return False

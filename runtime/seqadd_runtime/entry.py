@@ -6,12 +6,13 @@ one line and exit status as one that arrives mid-run, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
 
 from seqadd_runtime import signals
-from seqadd_runtime.errors import Interrupted
+from seqadd_runtime.errors import Interrupted, resource_failure
 
 
 def hold_closed_standard_streams() -> None:
@@ -31,15 +32,32 @@ def hold_closed_standard_streams() -> None:
 def _main(module: str, prog: str) -> None:
     hold_closed_standard_streams()
     signals.install()
+    started = False
     try:
-        from seqadd_runtime.cli_support import run
+        with signals.held():  # a native module interrupted as it initializes fails oddly
+            from seqadd_runtime.cli_support import run
 
-        status = run(importlib.import_module(module).app, prog)
+            app = importlib.import_module(module).app
+        started = True
+        status = run(app, prog)
+        signals.finish()  # the status is decided: a signal from now on changes nothing
     except Interrupted as stop:  # during the imports, before run() was listening
+        signals.finish()
         from seqadd_runtime.cli_support import say
 
         say(prog, "interrupted")
         status = stop.exit_status
+    except (ImportError, MemoryError, RuntimeError) as error:
+        # Loading numpy or ONNX Runtime fails under a tight memory limit (ulimit -v): a
+        # shared library that cannot be mapped, an allocation or a thread refused.
+        if started:
+            raise
+        signals.finish()
+        reason = resource_failure(error) or " ".join(str(error).split())
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # nothing to import
+            sys.stderr.write(f"{prog}: cannot start: {reason}\n")
+            sys.stderr.flush()
+        status = 2
     sys.exit(status)
 
 

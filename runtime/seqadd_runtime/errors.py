@@ -21,6 +21,17 @@ def first_line(error: BaseException) -> str:
     return type(error).__name__ if error is not None else "unknown error"
 
 
+def resource_failure(error: BaseException) -> str | None:
+    """The one-line reason of a failure of the machine's resources (a memory or thread limit,
+    as ulimit or a container sets), or None for any other error."""
+    if isinstance(error, MemoryError):
+        detail = " ".join(str(error).split())
+        return "out of memory" + (f": {detail}" if detail else "")
+    if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
+        return "cannot start a thread: the limit on threads or memory is reached"
+    return None
+
+
 class SeqaddError(Exception):
     """Something seqadd cannot do; the message says what and why, in one line."""
 

@@ -9,7 +9,7 @@ when every character is right.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -25,6 +25,11 @@ Predictor = Callable[[np.ndarray, np.ndarray], "np.ndarray | tuple[np.ndarray, n
 EXAMPLES = 3
 #: Largest number of digits for which every query is checked unless asked otherwise.
 EXHAUSTIVE_UP_TO = 3
+#: The most queries checking every query may take (every 4-digit query): 5 digits would be
+#: 10**10, days of work.
+EXHAUSTIVE_MAX_QUERIES = 10**8
+#: Queries predicted at once: memory stays bounded however many a row has.
+SCORE_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -117,26 +122,52 @@ def score(
 ) -> Row:
     """Exact match of a predictor on the queries a+b, with a few of its wrong answers; with a
     doubt ``threshold``, also its silent wrong answers and flagged right ones."""
-    result = predict(a, b)
-    predicted, confidence = result if isinstance(result, tuple) else (result, None)
-    is_wrong = predicted != a + b
-    wrong = np.flatnonzero(is_wrong)
-    silent_wrong = flagged_right = None
-    if threshold is not None and confidence is not None:
-        doubtful = confidence < threshold
-        silent_wrong = int((is_wrong & ~doubtful).sum())
-        flagged_right = int((~is_wrong & doubtful).sum())
+    chunks = (
+        (a[i : i + SCORE_CHUNK], b[i : i + SCORE_CHUNK]) for i in range(0, a.size, SCORE_CHUNK)
+    )
+    return score_chunks(name, description, predict, chunks, threshold, trained)
+
+
+def score_chunks(
+    name: str,
+    description: str,
+    predict: Predictor,
+    chunks: Iterable[families.Pairs],
+    threshold: float | None = None,
+    trained: bool = True,
+) -> Row:
+    """:func:`score` over queries that come a chunk at a time."""
+    queries = wrong = 0
+    silent_wrong = flagged_right = 0
+    silent_examples: list[str] = []
+    flagged_examples: list[str] = []
+    doubt = threshold is not None
+    for a, b in chunks:
+        result = predict(a, b)
+        predicted, confidence = result if isinstance(result, tuple) else (result, None)
+        doubt = doubt and confidence is not None
+        is_wrong = predicted != a + b
+        doubtful = confidence < threshold if doubt else np.zeros(a.size, dtype=bool)
+        if doubt:
+            silent_wrong += int((is_wrong & ~doubtful).sum())
+            flagged_right += int((~is_wrong & doubtful).sum())
         # Silent ones first: they are the ones that matter.
-        wrong = np.concatenate([wrong[~doubtful[wrong]], wrong[doubtful[wrong]]])
-    examples = [
-        f"{a[i]}+{b[i]} -> {_shown(predicted[i])}"
-        + (" (doubtful)" if threshold is not None and confidence[i] < threshold else "")
-        for i in wrong[:EXAMPLES]
-    ]
+        for index in np.flatnonzero(is_wrong)[: 2 * EXAMPLES].tolist():
+            shown = f"{a[index]}+{b[index]} -> {_shown(predicted[index])}"
+            if doubtful[index]:
+                flagged_examples.append(shown + " (doubtful)")
+            else:
+                silent_examples.append(shown)
+        queries, wrong = queries + a.size, wrong + int(is_wrong.sum())
+    examples = (silent_examples + flagged_examples)[:EXAMPLES]
     return Row(
-        name, description, int(a.size), int(wrong.size), examples, silent_wrong, flagged_right,
-        trained,
+        name, description, int(queries), int(wrong), examples,
+        silent_wrong if doubt else None, flagged_right if doubt else None, trained,
     )  # fmt: skip
+
+
+def every_query_count(digits: int) -> int:
+    return (10**digits) ** 2
 
 
 def _shown(value: int) -> str:
@@ -175,7 +206,8 @@ def evaluate(
     if exhaustive is None:
         exhaustive = digits <= EXHAUSTIVE_UP_TO
     if exhaustive:
-        rows.append(row("every_query", "every query in range", families.every_query(digits)))
+        chunks = families.every_query_chunks(digits, SCORE_CHUNK)
+        rows.append(score_chunks("every_query", "every query in range", predict, chunks, threshold))
     by_lengths = []
     for length_a in range(1, digits + 1):
         for length_b in range(1, digits + 1):

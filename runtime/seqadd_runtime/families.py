@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,6 +71,16 @@ def every_query(digits: int) -> Pairs:
     """All (10**digits)**2 queries in range, a-major: 1,000,000 for three digits."""
     side = np.arange(10**digits, dtype=np.int64)
     return np.repeat(side, side.size), np.tile(side, side.size)
+
+
+def every_query_chunks(digits: int, size: int) -> Iterator[Pairs]:
+    """:func:`every_query` in the same order, in chunks of about ``size`` queries (whole rows
+    of equal a), so that checking every query takes bounded memory."""
+    side = np.arange(10**digits, dtype=np.int64)
+    rows = max(1, size // side.size)
+    for start in range(0, side.size, rows):
+        a = side[start : start + rows]
+        yield np.repeat(a, side.size), np.tile(side, a.size)
 
 
 def _both_orders(x: np.ndarray, y: np.ndarray) -> Pairs:

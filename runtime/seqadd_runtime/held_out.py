@@ -10,6 +10,7 @@ and the report belong together.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,31 @@ def save(folder: Path, a: np.ndarray, b: np.ndarray) -> str:
     return fingerprint(a, b)
 
 
-def load(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out pairs (a, b) of a model folder."""
+def load(folder: Path, digits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out pairs (a, b) of a model folder; with ``digits``, checked to be operands a
+    model of that many digits can add. ArtifactError, in one line, for a file that is not
+    what training writes: never floats truncated or values out of range taken as they are."""
     path = Path(folder) / FILE_NAME
     try:
-        with np.load(path) as data:
-            return data["a"].astype(np.int64), data["b"].astype(np.int64)
+        with np.load(path, allow_pickle=False) as data:
+            a, b = data["a"], data["b"]
     except FileNotFoundError:
         raise ArtifactError(f"no held-out split in {folder}: {FILE_NAME} is missing") from None
-    except (OSError, ValueError, KeyError) as error:
-        raise ArtifactError(f"cannot read {path}: {error}") from error
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ArtifactError(f"cannot read {path}: {reason}") from None
+    for name, operands in (("a", a), ("b", b)):
+        if operands.dtype.kind not in "iu":
+            raise ArtifactError(f"{path}: {name} holds {operands.dtype}, not integers")
+        if operands.ndim != 1:
+            raise ArtifactError(f"{path}: {name} has shape {list(operands.shape)}, not a list")
+    if a.size != b.size:
+        raise ArtifactError(f"{path}: {a.size:,} values of a but {b.size:,} of b")
+    if digits is not None and a.size:
+        low, high = min(a.min(), b.min()), max(a.max(), b.max())
+        if low < 0 or high >= 10**digits:
+            raise ArtifactError(
+                f"{path}: operands from {low} to {high}, outside 0..{10**digits - 1} "
+                f"of a {digits}-digit model"
+            )
+    return a.astype(np.int64), b.astype(np.int64)

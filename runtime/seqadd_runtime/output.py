@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -13,10 +14,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from seqadd_runtime import signals, streams
 from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Answers, Doubtful
 from seqadd_runtime.choice import Choice
 from seqadd_runtime.cli_support import abandon_stdout
 from seqadd_runtime.errors import OutputError, reason_of
+from seqadd_runtime.escapes import one_line
 from seqadd_runtime.parse import LineBatch
 
 
@@ -26,15 +29,10 @@ class OutputFormat(Choice):
     jsonl = "jsonl"
 
 
-#: Control characters (C0, DEL, C1) shown as escapes: copied raw they would move the
-#: terminal's cursor, or split a tsv row (a lone carriage return is a row end to many readers).
-_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
-
-
 def query_text(line: bytes) -> str:
     """A line as shown back to the user: decoded, its Windows line ending dropped, and every
     control character (tab included) escaped as \\xNN, so one line stays one row."""
-    return line.decode("utf-8", errors="replace").removesuffix("\r").translate(_ESCAPES)
+    return one_line(line.decode("utf-8", errors="replace").removesuffix("\r"))
 
 
 def render(
@@ -86,25 +84,53 @@ def check_output_path(path: Path) -> None:
             raise OutputError(f"cannot write {path}: it is a folder")
         if not path.parent.is_dir():
             raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.is_file() and not os.access(path, os.W_OK):  # as cp refuses it
+            raise OutputError(f"cannot write {path}: it is write-protected")
     except OSError as error:  # a path the system cannot even look at
         raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
+
+
+def check_not_input(path: Path, source: BinaryIO) -> None:
+    """Refuse an output file that is the input file (read while it is replaced, the input
+    would be lost): OutputError. Special files (/dev/null as both) are harmless."""
+    try:
+        output, source_stat = os.stat(path), os.fstat(source.fileno())
+    except (OSError, AttributeError, ValueError):  # no output yet, or an input not a file
+        return
+    same = (output.st_dev, output.st_ino) == (source_stat.st_dev, source_stat.st_ino)
+    if same and stat.S_ISREG(output.st_mode):
+        raise OutputError(f"cannot write {path}: it is the input file")
+
+
+def _written_in_place(path: Path) -> bool:
+    """Whether ``path`` is opened and written where it is, as a shell's ">" would: a device, a
+    FIFO, a socket, anything under /dev or /proc (/dev/stdout, /dev/fd/N). Replacing those
+    with a file would break them for every program (as root, /dev/null itself)."""
+    if os.path.abspath(path).startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:  # nothing there yet (or a dangling link): a new file
+        return False
 
 
 @contextlib.contextmanager
 def open_output(path: Path | None) -> Iterator[BinaryIO]:
     """Standard output, or a file that appears at ``path`` only once it is complete.
 
-    The file is written under a short hidden temporary name beside ``path`` (so any name the
-    file system accepts works) and renamed into place at the end; if the run fails or is
-    interrupted, the temporary file is removed and ``path`` is left as it was. Raises
-    OutputError, naming the path and the reason, when it cannot be written.
+    A regular file is written under a short hidden temporary name beside it (so any name the
+    file system accepts works) and renamed into place at the end, with the permission bits
+    of the file it replaces; if the run fails or is interrupted, the temporary file is
+    removed and ``path`` is left as it was. A symbolic link is followed: the file it points
+    to is replaced. A device, FIFO or socket is written in place. Raises OutputError, naming
+    the path and the reason, when it cannot be written.
     """
     if path is None or str(path) == "-":
         if sys.stdout is None:
             raise OutputError("cannot write standard output: it is closed")
         yield sys.stdout.buffer
         try:
-            sys.stdout.buffer.flush()
+            streams.flush(sys.stdout.buffer)
         except BrokenPipeError:
             raise
         except (OSError, ValueError) as error:
@@ -112,24 +138,58 @@ def open_output(path: Path | None) -> Iterator[BinaryIO]:
             raise OutputError(f"cannot write standard output: {reason_of(error)}") from None
         return
     check_output_path(path)
+    if _written_in_place(path):
+        try:
+            special = open(path, "wb")  # noqa: SIM115 - closed below, its failure reported
+        except OSError as error:
+            raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
+        with special:
+            yield special
+            try:
+                streams.flush(special)
+            except BrokenPipeError:
+                raise
+            except OSError as error:
+                raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
+        return
+    target = Path(os.path.realpath(path))  # a link is followed, not replaced by a file
+    temporary = stream = None
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".seqadd-", suffix=".partial")
-    except OSError as error:
-        raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.fchmod(handle, 0o666 & ~umask)  # as an ordinary new file would be, not mkstemp's 0600
-    stream = os.fdopen(handle, "wb")
-    try:
+        with signals.held():  # until the name is known, for the cleanup below to remove it
+            try:
+                handle, temporary = tempfile.mkstemp(
+                    dir=target.parent, prefix=".seqadd-", suffix=".partial"
+                )
+            except OSError as error:
+                raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
+            stream = os.fdopen(handle, "wb")
+            _take_mode_of(handle, target)
         yield stream
         try:
             stream.close()  # the last buffered bytes: a full disk may show only now
-            os.replace(temporary, path)
+            os.replace(temporary, target)
         except OSError as error:
             raise OutputError(f"cannot write {path}: {reason_of(error)}") from None
     except BaseException:
-        with contextlib.suppress(OSError):
-            stream.close()  # may fail again on a full disk: the file goes anyway
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()  # may fail again on a full disk: the file goes anyway
+        if temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         raise
+
+
+def _take_mode_of(handle: int, target: Path) -> None:
+    """Give the new file the permission bits (and, where allowed, the owner) of the file it
+    replaces, or those of an ordinary new file: never mkstemp's 0600, never wider."""
+    try:
+        replaced = os.stat(target)
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)
+        return
+    with contextlib.suppress(OSError):  # only root may give a file to someone else
+        os.fchown(handle, replaced.st_uid, replaced.st_gid)
+    os.fchmod(handle, stat.S_IMODE(replaced.st_mode) & 0o777)

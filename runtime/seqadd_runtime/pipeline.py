@@ -17,6 +17,7 @@ from seqadd_runtime.errors import InputError, OutputError, reason_of
 from seqadd_runtime.output import OutputFormat, render
 from seqadd_runtime.parse import LineBatch, explain
 from seqadd_runtime.reader import line_batches
+from seqadd_runtime.streams import write_all
 
 
 @dataclass
@@ -69,7 +70,7 @@ def answer_stream(
                     if on_invalid:
                         on_invalid(batch.first_line_number + index, errors[index])
         try:
-            sink.write(render(batch, answers, output_format, errors, doubtful))
+            write_all(sink, render(batch, answers, output_format, errors, doubtful))
         except BrokenPipeError:
             raise  # the reader has gone: the caller stops quietly, as Unix tools do
         except (OSError, ValueError) as error:  # ValueError: a closed file

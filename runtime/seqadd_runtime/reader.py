@@ -8,6 +8,7 @@ from typing import BinaryIO
 import numpy as np
 
 from seqadd_runtime.parse import MAX_LINE_BYTES, LineBatch
+from seqadd_runtime.streams import read_some
 
 #: Bytes read at a time. A chunk's line offsets live as long as any of its batches is in
 #: flight, so the chunk size adds to the peak memory about twice over: 1 MiB chunks cost 16 MB
@@ -35,13 +36,18 @@ def line_batches(
     line_number = first_line_number
     carry = b""
     skipping = False  # inside a line already cut at MAX_LINE_BYTES + 1 bytes
-    first = first_line_number == 1
+    at_start = first_line_number == 1  # only the stream's very first bytes may be a BOM
     while True:
-        chunk = stream.read(read_bytes)
+        chunk = read_some(stream, read_bytes)
         if not chunk:
             break
-        if first:
-            chunk, first = chunk.removeprefix(BOM), False
+        if at_start:
+            while len(chunk) < len(BOM) and BOM.startswith(chunk):  # a pipe's short read
+                more = read_some(stream, read_bytes)
+                if not more:
+                    break
+                chunk += more
+            chunk, at_start = chunk.removeprefix(BOM), False
         if skipping:
             end = chunk.find(b"\n")
             if end < 0:
@@ -57,9 +63,9 @@ def line_batches(
         if newlines.size == 0:
             continue
         starts = np.concatenate(([0], newlines[:-1] + 1))
-        for first in range(0, newlines.size, batch_lines):
-            last = min(first + batch_lines, newlines.size)
-            yield LineBatch(data, starts[first:last], newlines[first:last], line_number)
-            line_number += last - first
+        for begin in range(0, newlines.size, batch_lines):
+            stop = min(begin + batch_lines, newlines.size)
+            yield LineBatch(data, starts[begin:stop], newlines[begin:stop], line_number)
+            line_number += stop - begin
     if carry:
         yield LineBatch(carry, np.array([0]), np.array([len(carry)]), line_number)

@@ -6,6 +6,7 @@ spelled on the command line.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +36,24 @@ def given_settings(context: typer.Context) -> dict[str, object]:
 def given_options(context: typer.Context) -> list[str]:
     """The options the user typed (not left at their defaults), as --flags."""
     return ["--" + name.replace("_", "-") for name in given_settings(context)]
+
+
+def resumable(checkpoint: Path) -> bool:
+    """Whether a checkpoint folder holds an interrupted run worth resuming: at least one
+    finished epoch (a row of its log). One left by a run that stopped before that (an older
+    version, a power cut) is removed: nothing in it is worth keeping."""
+    if not checkpoint.is_dir():
+        return False
+    try:
+        with (checkpoint / "history.csv").open() as log:
+            if sum(1 for _ in log) > 1:  # a header, then a row per finished epoch
+                return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True  # cannot tell: keep it, and say so
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return False
 
 
 def resume_config(out: Path, name: str, context: typer.Context) -> TrainConfig:
@@ -178,7 +197,7 @@ def train(
             config = TrainConfig.from_json(given_settings(context))
         except TrainingDataError as error:
             fail(str(error))
-        if config.checkpoint_dir.exists():
+        if resumable(config.checkpoint_dir):
             fail(
                 f"{config.checkpoint_dir} holds an interrupted run: continue it with --resume, "
                 "or delete that folder to start again"

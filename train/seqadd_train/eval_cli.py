@@ -9,8 +9,10 @@ is imported only then.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
+import numpy as np
 import typer
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
@@ -18,10 +20,12 @@ from seqadd_runtime.cli_support import fail_with
 from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice, describe_choice
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import (
+    EXHAUSTIVE_MAX_QUERIES,
     Evaluation,
     Predictor,
     Settings,
     evaluate,
+    every_query_count,
     format_table,
     missed_bars,
     too_many_silent,
@@ -31,16 +35,20 @@ from seqadd_runtime.models import DEFAULT_MODEL, resolve_model
 
 PROG = "seqadd-eval"
 EXIT_OK, EXIT_BAR_MISSED = 0, 1
+#: The most queries drawn per family: each is held in memory whole (the seeded draws are
+#: what makes two evaluations comparable), 10,000,000 for uniform_by_value at this bound.
+MAX_DRAWN = 1_000_000
 DEFAULTS = Settings()
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 fail = fail_with(PROG)
 
 
-def held_out_pairs(folder: Path) -> Pairs | None:
-    """The folder's held-out split, or None (with a note) when it does not carry one."""
+def held_out_pairs(folder: Path, digits: int) -> Pairs | None:
+    """The folder's held-out split, or None (with a note) when it does not carry a usable
+    one."""
     try:
-        return held_out.load(folder)
+        return held_out.load(folder, digits)
     except SeqaddError as error:
         typer.echo(f"{PROG}: note: {error}; the held-out row is left out", err=True)
         return None
@@ -78,15 +86,18 @@ def main_command(
     int8: bool = typer.Option(False, "--int8", help="Evaluate the model's int8 ONNX file."),
     keras: bool = typer.Option(False, "--keras", help="Evaluate the folder's model.keras."),
     per_family: int = typer.Option(
-        DEFAULTS.per_family, min=1, help="Queries drawn per stress family."
+        DEFAULTS.per_family,
+        min=1,
+        max=MAX_DRAWN,
+        help="Queries drawn per stress family (uniform_by_value: ten times as many).",
     ),
     user_samples: int = typer.Option(
-        DEFAULTS.user_samples, min=1, help="Queries drawn the way users send them."
+        DEFAULTS.user_samples, min=1, max=MAX_DRAWN, help="Queries drawn the way users send them."
     ),
     exhaustive: bool | None = typer.Option(
         None, help="Check every query in range. Default: only for models of up to 3 digits."
     ),
-    seed: int = typer.Option(DEFAULTS.seed, help="Seed of every drawn family."),
+    seed: int = typer.Option(DEFAULTS.seed, min=0, help="Seed of every drawn family."),
     json_path: Path | None = typer.Option(None, "--json", help="Also write the results here."),
     min_exact: float | None = typer.Option(
         None,
@@ -129,14 +140,19 @@ def main_command(
         folder, kind = onnx_file.parent, "int8" if int8 else "fp32"
         if engine is not EngineChoice.onnxruntime:  # the default engine goes unnamed, as before
             kind += f" file, {adder.engine.name} {adder.engine.precision}"
+    if exhaustive and every_query_count(digits) > EXHAUSTIVE_MAX_QUERIES:
+        fail(
+            f"--exhaustive on a {digits}-digit model is {every_query_count(digits):,} queries, "
+            f"{duration_estimate(predict, digits, every_query_count(digits))}: refused above "
+            f"{EXHAUSTIVE_MAX_QUERIES:,} (every 4-digit query)"
+        )
     settings = Settings(
         per_family=per_family, user_samples=user_samples, exhaustive=exhaustive, seed=seed
     )
     if max_silent is not None and threshold is None:
         fail("--max-silent counts answers not flagged doubtful: a Keras model has no threshold")
-    result = evaluate(
-        predict, digits, f"{name} ({kind})", held_out_pairs(folder), settings, threshold
-    )
+    pairs = held_out_pairs(folder, digits)
+    result = evaluate(predict, digits, f"{name} ({kind})", pairs, settings, threshold)
     typer.echo(format_table(result))
     if threshold is not None:
         typer.echo(
@@ -149,6 +165,16 @@ def main_command(
     silent = report_silent(result, max_silent) if max_silent is not None else False
     if missed or silent:
         raise typer.Exit(EXIT_BAR_MISSED)
+
+
+def duration_estimate(predict: Predictor, digits: int, queries: int) -> str:
+    """How long ``queries`` would take, from a short timed run of the predictor."""
+    sample = np.random.default_rng(0).integers(0, 10**digits, size=(2, 20_000))
+    started = time.perf_counter()
+    predict(sample[0], sample[1])
+    rate = sample.shape[1] / max(time.perf_counter() - started, 1e-9)
+    hours = queries / rate / 3600
+    return f"about {hours:,.0f} hours at this machine's {rate:,.0f} queries/s"
 
 
 def write_json(path: Path, result: Evaluation) -> None:

@@ -8,6 +8,7 @@ import sys
 import tempfile
 
 import typer
+from seqadd_runtime import signals
 
 #: Modules that training and export need and a plain `pip install seqadd` does not bring.
 TRAIN_EXTRA_MODULES = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib")
@@ -42,7 +43,9 @@ def import_tensorflow_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
+    # A signal is held until the import is done: raised inside TensorFlow's native start-up,
+    # it would come out as an ImportError with a traceback.
+    with signals.held(), tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             import tensorflow

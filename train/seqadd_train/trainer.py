@@ -276,6 +276,18 @@ def write_model_folder(
 
 
 def run_training(config: TrainConfig) -> None:
+    """Train, checkpointing every epoch. A run that fails or stops before its first epoch is
+    done leaves no checkpoint: there is nothing to resume, and it would block the next run."""
+    fresh = not config.checkpoint_dir.exists()
+    try:
+        _run_training(config)
+    except BaseException:
+        if fresh and not read_history(config.checkpoint_dir / "history.csv"):
+            shutil.rmtree(config.checkpoint_dir, ignore_errors=True)
+        raise
+
+
+def _run_training(config: TrainConfig) -> None:
     """One run: draw the data, start the model, fit, keep the best epoch, evaluate, write the
     model folder, and drop the checkpoint once everything is written."""
     started = time.monotonic()
