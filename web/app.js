@@ -64,10 +64,7 @@ async function answer(lines, rowsPerRun) {
 }
 
 function describe({ info }) {
-  const doubt =
-    info.doubtThreshold === null
-      ? "no doubt threshold"
-      : `doubtful below ${info.doubtThreshold}`;
+  const doubt = `doubtful below ${info.doubtThreshold}`;
   return `${info.name}, ${current.file}: up to ${info.digits} digits, format ${info.format}, ${doubt}`;
 }
 
@@ -95,20 +92,17 @@ function show(results, elapsedMs) {
     cell(row, result.answer, "answer");
     cell(row, result.confidence.toFixed(6), "number");
     const badge = document.createElement("span");
-    if (result.doubtful !== null) {
-      badge.className = `badge ${result.doubtful ? "doubtful" : "sure"}`;
-      badge.textContent = result.doubtful ? "doubtful" : "sure";
-    }
+    badge.className = `badge ${result.doubtful ? "doubtful" : "sure"}`;
+    badge.textContent = result.doubtful ? "doubtful" : "sure";
     row.insertCell().append(badge);
   });
   $("results").hidden = results.length === 0;
   const invalid = results.filter((r) => r.error).length;
   const doubtful = results.filter((r) => r.doubtful).length;
-  // Without a threshold in the model (format 1) there is no doubt to count.
-  const doubt = current.info.doubtThreshold === null ? "" : `${doubtful} doubtful, `;
   const shown = results.length > SHOWN_ROWS ? `, first ${SHOWN_ROWS} shown` : "";
   $("summary").textContent =
-    `${results.length} lines, ${invalid} invalid, ${doubt}${elapsedMs.toFixed(1)} ms${shown}`;
+    `${results.length} lines, ${invalid} invalid, ${doubtful} doubtful, ` +
+    `${elapsedMs.toFixed(1)} ms${shown}`;
 }
 
 async function answerBox() {

@@ -6,8 +6,8 @@
 // parse.py (read_query: the grammar and its reasons), codec.py (padding, reversal, ids) and
 // engine.py (confidence). The browser test compares every answer and message with Python's.
 
-// Contract versions this codec reads. Format 2 adds the required seqadd.doubt entry.
-export const ACCEPTED_FORMATS = [1, 2];
+// Contract versions this codec reads: the Python runtime's (artifact.py's FORMAT_VERSION).
+export const ACCEPTED_FORMATS = [2];
 export const PREFIX = "seqadd.";
 // The one vocabulary the Python codec reads: the sorted characters of "0123456789+ ".
 export const VOCABULARY = " +0123456789";
@@ -28,8 +28,12 @@ const FIELD_KINDS = {
   output_name: "string",
   architecture: "object",
   provenance: "object",
+  doubt: "object",
+  probes: "object",
 };
-const OPTIONAL_FIELDS = new Set(["architecture", "provenance"]);
+const OPTIONAL_FIELDS = new Set(["architecture", "provenance", "probes"]);
+// The most probe queries a file may hold (artifact.py's MAX_PROBES).
+const MAX_PROBES = 256;
 const KIND_NAMES = {
   string: "a string",
   integer: "an integer",
@@ -116,7 +120,7 @@ export function readMetadata(modelBytes) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The contract (artifact.py's ModelInfo.from_metadata, plus format 2's doubt threshold).
+// The contract (artifact.py's ModelInfo.from_metadata, Doubt.from_json, Probes.from_json).
 
 function kindOf(value) {
   if (typeof value === "string") return "string";
@@ -140,8 +144,9 @@ const PYTHON_TYPE_NAMES = {
 
 /**
  * The model's description from its metadata: {name, digits, reverse, vocabulary,
- * queryLength, answerLength, inputName, outputName, format, doubtThreshold (null in
- * format 1)}. Throws ArtifactError with one clear reason for a file it does not understand.
+ * queryLength, answerLength, inputName, outputName, format, doubtThreshold}. Throws
+ * ArtifactError with one clear reason (the Python runtime's words) for a file it does not
+ * understand.
  */
 export function modelInfo(metadata) {
   if (!(PREFIX + "format" in metadata)) {
@@ -159,8 +164,8 @@ export function modelInfo(metadata) {
   if (!ACCEPTED_FORMATS.includes(values.format)) {
     const accepted = ACCEPTED_FORMATS.join(" or ");
     throw new ArtifactError(
-      `seqadd model format ${JSON.stringify(values.format)} is not supported by this page ` +
-        `(it reads format ${accepted})`,
+      `seqadd model format ${pythonStr(values.format)} is not supported by this runtime ` +
+        `(it reads format ${accepted}): export the model again with seqadd-export`,
     );
   }
   for (const [key, kind] of Object.entries(FIELD_KINDS)) {
@@ -190,23 +195,8 @@ export function modelInfo(metadata) {
   if (values.query_length !== 2 * digits + 1 || values.answer_length !== digits + 1) {
     throw new ArtifactError("seqadd metadata is inconsistent: lengths do not match digits");
   }
-  let doubtThreshold = null;
-  if (values.format >= 2) {
-    const doubt = values.doubt;
-    if (doubt === undefined) throw new ArtifactError(`seqadd metadata lacks ${PREFIX}doubt`);
-    if (kindOf(doubt) !== "object" || !("threshold" in doubt)) {
-      throw new ArtifactError(
-        `seqadd metadata entry ${PREFIX}doubt should be an object with a "threshold"`,
-      );
-    }
-    if (typeof doubt.threshold !== "number") {
-      throw new ArtifactError(
-        `seqadd metadata entry ${PREFIX}doubt's threshold should be a number, not ` +
-          PYTHON_TYPE_NAMES[kindOf(doubt.threshold)],
-      );
-    }
-    doubtThreshold = doubt.threshold;
-  }
+  const doubtThreshold = doubtFrom(values.doubt);
+  if ("probes" in values) checkProbes(values.probes);
   return {
     format: values.format,
     name: values.name,
@@ -219,6 +209,48 @@ export function modelInfo(metadata) {
     outputName: values.output_name,
     doubtThreshold,
   };
+}
+
+const isNumber = (value) => typeof value === "number";
+
+// Doubt.from_json: the threshold below which an answer is doubtful.
+function doubtFrom(doubt) {
+  const threshold = doubt.threshold;
+  if (!isNumber(threshold) || !(threshold >= 0 && threshold <= 1)) {
+    throw new ArtifactError(`${PREFIX}doubt should hold a threshold from 0 to 1`);
+  }
+  if ("calibration" in doubt && kindOf(doubt.calibration) !== "object") {
+    throw new ArtifactError(`${PREFIX}doubt's calibration should be an object`);
+  }
+  return threshold;
+}
+
+// Probes.from_json's checks. The page does not run the probes: the Python runtime's
+// self-check is its gate, and the browser test compares every answer with Python's.
+function checkProbes(probes) {
+  const { queries, answers, confidence, tolerance } = probes;
+  const lists = [queries, answers, confidence];
+  if (
+    !lists.every(Array.isArray) ||
+    !(queries.length > 0 && queries.length <= MAX_PROBES) ||
+    new Set(lists.map((items) => items.length)).size !== 1 ||
+    ![...queries, ...answers].every((item) => typeof item === "string") ||
+    !confidence.every(isNumber) ||
+    !isNumber(tolerance)
+  ) {
+    throw new ArtifactError(
+      `${PREFIX}probes should hold 1 to ${MAX_PROBES} queries with as many answers ` +
+        "and confidences, and a tolerance",
+    );
+  }
+}
+
+// A JSON value as Python's str() writes it, for messages that quote one.
+function pythonStr(value) {
+  if (value === null || value === undefined) return "None";
+  if (typeof value === "boolean") return value ? "True" : "False";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
 }
 
 /** readMetadata then modelInfo: the description of a model file's bytes. */
@@ -367,10 +399,10 @@ function stripSpaces(text) {
   return text.replace(/^ +| +$/g, "");
 }
 
-/** Whether an answer of this confidence is doubtful under the model's threshold
- *  (null when the model names none: format 1). */
+/** Whether an answer of this confidence is doubtful: below the model's threshold, compared
+ *  in float32 as numpy compares the runtime's float32 confidences with it. */
 export function isDoubtful(confidence, info) {
-  return info.doubtThreshold === null ? null : confidence < info.doubtThreshold;
+  return confidence < Math.fround(info.doubtThreshold);
 }
 
 /** A text's lines as a file's: split at "\n", a final newline ends the last line. */

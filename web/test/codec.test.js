@@ -19,17 +19,17 @@ if (!folder) throw new Error("SEQADD_WEB_MODELS is not set: run this test with m
 const expected = JSON.parse(readFileSync(join(folder, "expected-codec.json"), "utf8"));
 const bytesOf = (path) => new Uint8Array(readFileSync(join(folder, path)));
 
-test("the shipped files describe themselves: format 1, no doubt threshold", () => {
-  for (const [path, digits] of Object.entries(expected.shipped)) {
+test("the shipped files describe themselves: format 2, the runtime's doubt threshold", () => {
+  for (const [path, { digits, threshold }] of Object.entries(expected.shipped)) {
     const info = describeModel(bytesOf(path));
-    assert.equal(info.format, 1);
+    assert.equal(info.format, 2);
     assert.equal(info.digits, digits);
     assert.equal(info.queryLength, 2 * digits + 1);
     assert.equal(info.answerLength, digits + 1);
     assert.equal(info.reverse, true);
     assert.equal(info.inputName, "query_ids");
     assert.equal(info.outputName, "char_probs");
-    assert.equal(info.doubtThreshold, null);
+    assert.equal(info.doubtThreshold, threshold);
   }
 });
 
@@ -39,16 +39,16 @@ test("the metadata read from the bytes is what onnx wrote", () => {
   }
 });
 
-test("format 2 needs seqadd.doubt and gives its threshold; seqadd.probes is ignored", () => {
-  for (const [path, threshold] of Object.entries(expected.format2)) {
+test("a copy with another doubt threshold gives that threshold", () => {
+  for (const [path, threshold] of Object.entries(expected.copies)) {
     const info = describeModel(bytesOf(path));
     assert.equal(info.format, 2);
     assert.equal(info.doubtThreshold, threshold);
   }
 });
 
-test("a file it does not understand is refused with one clear error", () => {
-  assert.ok(ACCEPTED_FORMATS.includes(1) && ACCEPTED_FORMATS.includes(2));
+test("a file it does not understand is refused with the Python runtime's reason", () => {
+  assert.deepEqual(ACCEPTED_FORMATS, [2]);
   for (const [path, message] of Object.entries(expected.refused)) {
     assert.throws(
       () => describeModel(bytesOf(path)),
