@@ -215,7 +215,7 @@ def test_train_refuses_settings_a_resume_would_ignore(tmp_path: Path):
 
 def test_train_settings_that_cannot_work_leave_nothing_that_blocks_the_next_run(tmp_path: Path):
     pytest.importorskip("tensorflow", reason="training needs the train extra")
-    impossible = ["--digits", "2", "--name", "m", "--out", str(tmp_path)]  # test size 10,000
+    impossible = ["--digits", "2", "--test-size", "10000", "--name", "m", "--out", str(tmp_path)]
     result = command("seqadd-train", *impossible)
     assert result.returncode == 2
     assert "cannot draw 10,000 new distinct 2-digit pairs" in one_line(result, "seqadd-train")
