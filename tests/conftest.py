@@ -75,7 +75,7 @@ def tiny_export(tiny_model: Path) -> Path:
     """The tiny model exported through `seqadd-export`, with its int8 variant."""
     result = command(
         "seqadd-export", "--model", str(tiny_model), "--samples", "1000", "--quantize", "int8",
-        "--int8-queries", "2000",
+        "--int8-queries", "2000", "--calibration-queries", "20000",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()[-3000:]
     return tiny_model / "model.onnx"

@@ -45,7 +45,7 @@ def test_direct_graph_passes_the_same_gate(tiny_model: Path, tmp_path: Path):
     output = tmp_path / "direct.onnx"
     result = command(
         "seqadd-export", "--model", str(tiny_model), "--graph", "direct", "--samples", "300",
-        "--output", str(output),
+        "--calibration-queries", "20000", "--output", str(output),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()[-2000:]
     assert "direct graph" in result.stdout.decode()
