@@ -287,7 +287,10 @@ def run(
             f"{summary.doubtful:,} of {summary.lines:,} answers were doubtful (confidence "
             f"below {adder.doubt_threshold:g}), {outcome}",
         )
-    if summary.invalid or (summary.doubtful and doubtful is Doubtful.reject):
+    if summary.invalid:
         raise typer.Exit(EXIT_INVALID_LINES)
+    # A wrong answer --verify found says more than its being withheld as doubtful.
     if verifier and verifier.right < verifier.checked:
         raise typer.Exit(EXIT_WRONG_ANSWERS)
+    if summary.doubtful and doubtful is Doubtful.reject:
+        raise typer.Exit(EXIT_INVALID_LINES)
