@@ -125,7 +125,9 @@ def test_train_writes_the_whole_artifact_set(tiny_model: Path):
 
 
 def test_existing_checkpoint_is_not_overwritten(tmp_path: Path):
+    """A checkpoint with a finished epoch is an interrupted run (one without is removed)."""
     (tmp_path / "m" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "m" / "checkpoint" / "history.csv").write_text("epoch,loss\n0,0.5\n")
     result = command("seqadd-train", "--digits", "2", "--name", "m", "--out", str(tmp_path))
     assert result.returncode == 2
     assert "--resume" in result.stderr.decode()
