@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from seqadd_runtime import signals
 from seqadd_runtime.artifact import ArtifactError, ModelInfo
 from seqadd_runtime.engine import MODEL_ROWS, Engine
 from seqadd_runtime.errors import ModelError, first_line
@@ -45,7 +46,8 @@ def import_openvino():
     """
     sys.modules.setdefault("openvino_telemetry", None)
     try:
-        import openvino
+        with signals.held():  # a native library interrupted as it initializes fails oddly
+            import openvino
     except Exception:  # not installed, or an install that cannot load
         return None
     return openvino

@@ -10,7 +10,12 @@ well, for a process that imported onnxruntime before seqadd.
 
 from __future__ import annotations
 
-import onnxruntime
+from seqadd_runtime import signals
+
+# Imported when a model first loads, which may be while a stop signal arrives: held until the
+# native library has initialized (interrupted, it fails with "initialization failed").
+with signals.held():
+    import onnxruntime
 
 onnxruntime.disable_telemetry_events()
 
