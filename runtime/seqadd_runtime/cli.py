@@ -215,9 +215,13 @@ def run(
     context: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     if list_models_flag:
+        # Given on the command line (or in the environment): what the user typed, whatever
+        # other sources a typer version reports for options left alone.
+        typed = ("COMMANDLINE", "ENVIRONMENT")
         others = [
             name for name in context.params
-            if name != "list_models_flag" and context.get_parameter_source(name).name != "DEFAULT"
+            if name != "list_models_flag"
+            and getattr(context.get_parameter_source(name), "name", "") in typed
         ]  # fmt: skip
         if others:
             fail("--list-models takes no other arguments")
