@@ -215,13 +215,14 @@ def run(
     context: typer.Context = typer.Option(None, hidden=True),
 ) -> None:
     if list_models_flag:
-        # Given on the command line (or in the environment): what the user typed, whatever
-        # other sources a typer version reports for options left alone.
+        # What the user typed: typer 0.26 reports the query arguments as given even when
+        # there are none, so those count only when there are some.
         typed = ("COMMANDLINE", "ENVIRONMENT")
         others = [
             name for name in context.params
             if name != "list_models_flag"
             and getattr(context.get_parameter_source(name), "name", "") in typed
+            and (name != "queries" or queries)
         ]  # fmt: skip
         if others:
             fail("--list-models takes no other arguments")
