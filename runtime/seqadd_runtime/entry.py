@@ -30,10 +30,10 @@ def hold_closed_standard_streams() -> None:
 
 
 def _main(module: str, prog: str) -> None:
-    hold_closed_standard_streams()
-    signals.install()
     started = False
     try:
+        hold_closed_standard_streams()
+        signals.install()
         with signals.held():  # a native module interrupted as it initializes fails oddly
             from seqadd_runtime.cli_support import run
 
@@ -47,14 +47,17 @@ def _main(module: str, prog: str) -> None:
 
         say(prog, "interrupted")
         status = stop.exit_status
-    except (ImportError, MemoryError, RuntimeError) as error:
-        # Loading numpy or ONNX Runtime fails under a tight memory limit (ulimit -v): a
-        # shared library that cannot be mapped, an allocation or a thread refused.
+    except (ImportError, MemoryError, RuntimeError, SystemError, OSError) as error:
+        # Starting fails under a tight memory limit (ulimit -v) wherever the limit strikes: a
+        # shared library that cannot be mapped (ImportError), an allocation or a thread
+        # refused (MemoryError, RuntimeError), a module file that cannot be read (OSError
+        # ENOMEM), or an allocation failure the interpreter reports as a SystemError.
         if started:
             raise
-        signals.finish()
+        with contextlib.suppress(MemoryError):  # this too may need memory
+            signals.finish()
         reason = resource_failure(error) or " ".join(str(error).split())
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # nothing to import
+        with contextlib.suppress(OSError, ValueError, AttributeError, MemoryError):
             sys.stderr.write(f"{prog}: cannot start: {reason}\n")
             sys.stderr.flush()
         status = 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 def reason_of(error: BaseException) -> str:
     """The plain reason of an OS error ("No space left on device"), for one-line messages."""
@@ -27,6 +29,8 @@ def resource_failure(error: BaseException) -> str | None:
     if isinstance(error, MemoryError):
         detail = " ".join(str(error).split())
         return "out of memory" + (f": {detail}" if detail else "")
+    if isinstance(error, OSError) and error.errno == errno.ENOMEM:
+        return "out of memory"
     if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
         return "cannot start a thread: the limit on threads or memory is reached"
     return None
