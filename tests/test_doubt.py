@@ -209,3 +209,47 @@ def test_doubt_and_probes_round_trip_through_metadata():
         probes=Probes(("1+1",), ("2",), (0.999,), 0.001),
     )
     assert ModelInfo.from_metadata(info.to_metadata()) == info
+
+
+def test_a_threshold_covers_fp32_in_any_engine_and_other_precisions_only_when_calibrated():
+    calibrated = Doubt(0.99, {"engines": {"onnxruntime fp32": {}, "openvino bf16": {}}})
+    assert calibrated.covers("openvino", "bf16") and calibrated.covers("openvino", "fp32")
+    for doubt in (Doubt(0.99, {"engines": {"onnxruntime fp32": {}}}), Doubt(0.99, {})):
+        assert doubt.covers("openvino", "fp32") and not doubt.covers("openvino", "bf16")
+    assert not Doubt(0.99, {"engines": ["openvino bf16"]}).covers("openvino", "bf16")
+
+
+def bf16_here(path: Path) -> bool:
+    """Whether OpenVINO computes in bf16 on this CPU when asked to."""
+    from seqadd_runtime.openvino_engine import OpenVinoEngine
+
+    return OpenVinoEngine.load(path, self_check=False, precision="bf16").precision == "bf16"
+
+
+def test_the_export_calibrates_every_engine_and_precision_it_can_run(tiny_export, tmp_path):
+    """Each file's threshold flags every wrong answer of ONNX Runtime in fp32, and of
+    OpenVINO in bf16 where OpenVINO is installed and the CPU computes in bf16; OpenVINO then
+    computes in bf16 for that file, and in fp32 for a copy whose calibration lacks bf16."""
+    openvino = pytest.importorskip("seqadd_runtime.openvino_engine")
+    bf16 = openvino.import_openvino() is not None and bf16_here(tiny_export)
+    for path in (tiny_export, tiny_export.with_name("model.int8.onnx")):
+        with Adder.load(path, doubtful="answer") as adder:
+            doubt = adder.info.doubt
+        engines = doubt.calibration["engines"]
+        assert set(engines) == {"onnxruntime fp32"} | ({"openvino bf16"} if bf16 else set())
+        for seen in engines.values():
+            assert seen["answers"] >= 20_000 and seen["silent_wrong"] == 0, path
+            assert seen["most_confident_wrong"] is None or (
+                seen["most_confident_wrong"] < doubt.threshold
+            )
+        assert doubt.calibration["wrong"] == engines["onnxruntime fp32"]["wrong"]
+        if not bf16:
+            continue
+        assert openvino.OpenVinoEngine.load(path).precision == "bf16"
+        only_fp32 = dict(
+            doubt.calibration, engines={"onnxruntime fp32": engines["onnxruntime fp32"]}
+        )
+        copy = with_metadata(
+            tmp_path, path, doubt={"threshold": doubt.threshold, "calibration": only_fp32}
+        )
+        assert openvino.OpenVinoEngine.load(copy).precision == "fp32"

@@ -13,6 +13,10 @@ lowest threshold that flags every wrong answer in it, plus a margin:
 * an int8 file's answers depend a little on the other rows of a model run (activation ranges
   are measured per run). The draw is shuffled and answered in the runtime's own runs of
   rows, twice, in two orders, and a wrong answer in either pass must be flagged.
+* a lower precision moves confidences in their last bits. Where OpenVINO is installed and
+  the CPU computes in bf16, the draw is also answered by OpenVINO in bf16, and the threshold
+  flags every wrong answer of both engines; the file then lists both under "engines", and
+  OpenVINO computes in bf16 only for files that list it (fp32 otherwise).
 
 With no wrong answer at all the threshold is 0: nothing is doubtful.
 """
@@ -27,8 +31,9 @@ import numpy as np
 from seqadd_runtime.adder import Adder
 from seqadd_runtime.artifact import Doubt
 from seqadd_runtime.cpus import usable_cpus
-from seqadd_runtime.engine import ModelEngine
+from seqadd_runtime.engine import Engine, ModelEngine
 from seqadd_runtime.families import STRESS_FAMILIES, Pairs, user_queries
+from seqadd_runtime.openvino_engine import OpenVinoEngine, import_openvino
 
 #: The calibration draw's own seed: not the evaluation's (2025), the parity gate's, the
 #: training's or the mining's.
@@ -83,11 +88,24 @@ class Observations:
         return int((~self.right & (self.confidence >= threshold)).sum())
 
 
-def observe(path: Path, a: np.ndarray, b: np.ndarray, passes: int, seed: int) -> Observations:
-    """Answer the queries with the candidate file (its self-check not recorded yet),
-    ``passes`` times in different orders, through the runtime's own runs of rows."""
+def calibration_engines(path: Path) -> list[Engine]:
+    """The candidate file (its self-check not recorded yet) in every engine and precision
+    its threshold must hold for: ONNX Runtime in fp32, and OpenVINO in bf16 where OpenVINO is
+    installed and this CPU computes in bf16."""
+    engines: list[Engine] = [ModelEngine.load(path, threads=1, self_check=False)]
+    if import_openvino() is not None:
+        bf16 = OpenVinoEngine.load(
+            path, threads=1, self_check=False, workers=usable_cpus(), precision="bf16"
+        )
+        if bf16.precision != "fp32":  # the CPU has no bf16: OpenVINO computes in fp32
+            engines.append(bf16)
+    return engines
+
+
+def observe(engine: Engine, a: np.ndarray, b: np.ndarray, passes: int, seed: int) -> Observations:
+    """Answer the queries ``passes`` times in different orders, through the runtime's own
+    runs of rows."""
     confidence, right = [], []
-    engine = ModelEngine.load(path, threads=1, self_check=False)
     with Adder(engine, usable_cpus()) as adder:
         for number in range(passes):
             order = np.random.default_rng([seed, 97, number]).permutation(a.size)
@@ -128,25 +146,38 @@ def calibrate(
     a = np.concatenate([part[0] for part in parts.values()])
     b = np.concatenate([part[1] for part in parts.values()])
     passes = 2 if int8 else 1
-    observations = observe(path, a, b, passes, seed)
-    threshold = choose_threshold(observations)
-    wrong = ~observations.right
+    seen = {
+        f"{engine.name} {engine.precision}": observe(engine, a, b, passes, seed)
+        for engine in calibration_engines(path)
+    }
+    threshold = round(max(choose_threshold(one) for one in seen.values()), 9)
+    engines = {name: observed_figures(one, threshold) for name, one in seen.items()}
+    onnxruntime = seen["onnxruntime fp32"]
     figures = {
         "queries": int(a.size),
         "passes": passes,
-        "answers": int(observations.right.size),
         "seed": seed,
         "draw": {name: int(part[0].size) for name, part in parts.items()},
+        "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}",
+        **engines["onnxruntime fp32"],
+        "engines": engines,
+    }
+    return Doubt(threshold, figures), risk_coverage(onnxruntime)
+
+
+def observed_figures(observations: Observations, threshold: float) -> dict:
+    """What one engine's answers of the draw say of the threshold."""
+    wrong = ~observations.right
+    return {
+        "answers": int(observations.right.size),
         "wrong": int(wrong.sum()),
         "most_confident_wrong": float(observations.confidence[wrong].max())
         if wrong.any()
         else None,
-        "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}",
         "flagged_right": observations.flagged_right(threshold),
         "flagged_right_share": observations.flagged_right(threshold) / observations.right.size,
         "silent_wrong": observations.silent_wrong(threshold),
     }
-    return Doubt(round(threshold, 9), figures), risk_coverage(observations)
 
 
 def plot_risk_coverage(curves: dict[str, dict], path: Path, title: str) -> None:

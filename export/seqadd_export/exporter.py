@@ -32,6 +32,7 @@ from seqadd_runtime.digest import file_sha256
 from seqadd_runtime.engine import ModelEngine
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.evaluation import Evaluation, Settings, evaluate
+from seqadd_runtime.openvino_engine import OpenVinoEngine
 from seqadd_runtime.versions import package_versions
 from seqadd_train.config import TrainConfig
 from seqadd_train.model import load_trained_model
@@ -137,19 +138,24 @@ def doubt_section(report: dict) -> str:
         "is below its file's threshold is doubtful; `seqadd-run --doubtful` says what becomes "
         "of it. Each threshold is the lowest that flags every wrong answer of a calibration "
         "draw (its own seed, by value, users', every stress family and the digit patterns), "
-        "its distance to 1 then halved.",
+        "its distance to 1 then halved. Where the exporting machine computes in bf16 with "
+        "OpenVINO, the draw is answered there too and the threshold flags the wrong answers "
+        "of both engines; OpenVINO computes in bf16 only for a file calibrated so.",
         "",
-        "| file | threshold | calibration answers | wrong (all flagged) | right answers flagged |",
-        "|---|---:|---:|---:|---:|",
+        "| file | threshold | engine | calibration answers | wrong (all flagged) "
+        "| right answers flagged |",
+        "|---|---:|---|---:|---:|---:|",
     ]
     for kind, name, doubt in rows:
         figures = doubt["calibration"]
-        lines.append(
-            f"| `{name}` ({kind}) | {doubt['threshold']:.6g} | {figures['answers']:,} "
-            f"({figures['passes']} pass{'es' if figures['passes'] > 1 else ''}, seed "
-            f"{figures['seed']}) | {figures['wrong']:,} | {figures['flagged_right']:,} "
-            f"({figures['flagged_right_share']:.4%}) |"
-        )
+        passes = f"{figures['passes']} pass{'es' if figures['passes'] > 1 else ''}"
+        engines = figures.get("engines") or {"onnxruntime fp32": figures}
+        for engine, seen in engines.items():
+            lines.append(
+                f"| `{name}` ({kind}) | {doubt['threshold']:.6g} | {engine} | "
+                f"{seen['answers']:,} ({passes}, seed {figures['seed']}) | {seen['wrong']:,} "
+                f"| {seen['flagged_right']:,} ({seen['flagged_right_share']:.4%}) |"
+            )
     lines += ["", "![risk-coverage curves](doubt.png)", ""]
     return "\n".join(lines)
 
@@ -276,19 +282,22 @@ class Exporter:
         )
         figures = doubt.calibration
         kind = "int8" if int8 else "fp32"
-        self.echo(
-            f"Doubt of the {kind} file: threshold {doubt.threshold:.6g} on "
-            f"{figures['answers']:,} answers ({figures['passes']} pass(es), seed "
-            f"{figures['seed']}): {figures['wrong']:,} wrong, all flagged; "
-            f"{figures['flagged_right']:,} right answers flagged "
-            f"({figures['flagged_right_share']:.4%})"
-        )
+        for engine, seen in figures["engines"].items():
+            self.echo(
+                f"Doubt of the {kind} file: threshold {doubt.threshold:.6g} on {engine}'s "
+                f"{seen['answers']:,} answers ({figures['passes']} pass(es), seed "
+                f"{figures['seed']}): {seen['wrong']:,} wrong, all flagged; "
+                f"{seen['flagged_right']:,} right answers flagged "
+                f"({seen['flagged_right_share']:.4%})"
+            )
         model_proto = onnx.load(candidate)
         info = ModelInfo.from_metadata({p.key: p.value for p in model_proto.metadata_props})
         set_metadata(model_proto, replace(info, doubt=doubt))
         onnx.save(model_proto, candidate)
         probes = write_probes(candidate, int8)
         ModelEngine.load(candidate, threads=1)  # the runtime's own check of what was written
+        if "openvino bf16" in figures["engines"]:  # and OpenVINO's, in the precision calibrated
+            OpenVinoEngine.load(candidate, threads=1, precision="bf16")
         return {"doubt": doubt.to_json(), "probes": probes.to_json()}, (curve, doubt.threshold)
 
     def int8(self, fp32_file: Path, curves: dict) -> tuple[bool, dict]:

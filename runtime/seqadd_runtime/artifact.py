@@ -98,6 +98,16 @@ class Doubt:
             raise ArtifactError(f"{PREFIX}doubt's calibration should be an object")
         return cls(float(threshold), calibration)
 
+    def covers(self, engine: str, precision: str) -> bool:
+        """Whether the threshold holds for an engine computing in a precision. fp32 in any
+        engine computes what the calibration saw through ONNX Runtime (the probes hold it to
+        their tolerance); a lower precision (bf16) moves confidences in their last bits, so
+        it must have been calibrated itself: listed as "ENGINE PRECISION" under "engines"."""
+        engines = self.calibration.get("engines")
+        return precision == "fp32" or (
+            isinstance(engines, dict) and f"{engine} {precision}" in engines
+        )
+
 
 #: Before calibration (inside the export only): every answer is doubtful.
 UNCALIBRATED = Doubt(1.0, {"status": "uncalibrated"})

@@ -1,9 +1,11 @@
 """An exported seqadd model in OpenVINO: the optional engine, ``pip install 'seqadd[openvino]'``.
 
 It reads the same ``.onnx`` file as ONNX Runtime and computes in OpenVINO's default precision
-for the CPU it runs on (bfloat16 where the CPU has it, fp32 elsewhere). It passes the same gate
-at load (:meth:`Engine._self_check`): a precision whose answers or confidences on the file's
-probes differ from what the export recorded is refused, in one line.
+for the CPU it runs on (bfloat16 where the CPU has it, fp32 elsewhere) when the file's doubt
+threshold was calibrated for it, and in fp32 otherwise: bf16 moves confidences in their last
+bits, and a threshold chosen on fp32 answers need not flag every wrong bf16 one. It passes the
+same gate at load (:meth:`Engine._self_check`): a precision whose answers or confidences on
+the file's probes differ from what the export recorded is refused, in one line.
 
 OpenVINO is imported only when this engine is asked for (``--engine openvino`` or ``auto``),
 never by ``import seqadd_runtime`` or by the default engine.
@@ -28,6 +30,8 @@ from seqadd_runtime.errors import ModelError, first_line
 INSTALL_HINT = "pip install 'seqadd[openvino]'"
 #: OpenVINO's element type names, as this project writes precisions.
 PRECISION_NAMES = {"f32": "fp32", "bf16": "bf16", "f16": "fp16"}
+#: This project's precision names, as OpenVINO's INFERENCE_PRECISION_HINT takes them.
+OPENVINO_TYPES = {name: element for element, name in PRECISION_NAMES.items()}
 #: OpenVINO's element types as ONNX Runtime names them, for ModelInfo.graph_problems.
 _ONNX_TYPES = {"i32": "tensor(int32)", "f32": "tensor(float)", "i64": "tensor(int64)"}
 
@@ -83,6 +87,16 @@ def _metadata(model) -> dict[str, str]:
     return {key: value.astype(str) for key, value in info["framework"].items()}
 
 
+def _compile(core, model, config: dict, path: Path) -> tuple[object, str]:
+    """The model compiled for the CPU, and the precision it computes in."""
+    try:
+        compiled = core.compile_model(model, "CPU", config)
+    except Exception as error:
+        raise ArtifactError(f"{path} does not compile in openvino: {first_line(error)}") from None
+    element = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    return compiled, PRECISION_NAMES.get(element, element)
+
+
 class OpenVinoEngine(Engine):
     """One OpenVINO compiled model over a seqadd model file, one inference request per thread
     that calls it, so the workers of an Adder run their batches side by side."""
@@ -102,8 +116,11 @@ class OpenVinoEngine(Engine):
         *,
         self_check: bool = True,
         workers: int = 1,
+        precision: str | None = None,
     ) -> OpenVinoEngine:
-        """Open a model file written by `seqadd-export` in OpenVINO's default precision.
+        """Open a model file written by `seqadd-export` in OpenVINO's default precision, when
+        the file's doubt threshold covers it (fp32 otherwise), or in ``precision`` ("fp32",
+        "bf16": OpenVINO falls back to fp32 where the CPU lacks it; the export calibrates so).
 
         ``workers``: threads that will call :meth:`probabilities` at once (one stream each);
         ``threads``: CPU threads of each stream (default 1). Raises EngineUnavailable when
@@ -137,14 +154,13 @@ class OpenVinoEngine(Engine):
             "INFERENCE_NUM_THREADS": max(1, workers) * (threads or 1),
             "PERFORMANCE_HINT": "THROUGHPUT",
         }
-        try:
-            compiled = core.compile_model(model, "CPU", config)
-        except Exception as error:
-            raise ArtifactError(
-                f"{path} does not compile in openvino: {first_line(error)}"
-            ) from None
-        element = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        engine = cls(compiled, info, path, PRECISION_NAMES.get(element, element))
+        if precision is not None:
+            config["INFERENCE_PRECISION_HINT"] = OPENVINO_TYPES[precision]
+        compiled, computes = _compile(core, model, config, path)
+        if precision is None and not info.doubt.covers(cls.name, computes):
+            config["INFERENCE_PRECISION_HINT"] = OPENVINO_TYPES["fp32"]
+            compiled, computes = _compile(core, model, config, path)
+        engine = cls(compiled, info, path, computes)
         engine._gate(self_check)
         return engine
 
