@@ -39,7 +39,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def command(name: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """Run one of the project's console scripts, as a user would, and capture its output."""
-    env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    env = kwargs.pop("env", os.environ) | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("timeout", 900)
     return subprocess.run([str(BIN / name), *args], env=env, check=False, **kwargs)

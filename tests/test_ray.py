@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -174,6 +175,59 @@ def test_the_api_adds_answer_confidence_and_error_columns(cluster):
     assert "negative" in rows[3]["error"]
     assert 0 < rows[0]["confidence"] <= 1 and np.isnan(rows[1]["confidence"])
     assert len(rows) == len(queries)
+
+
+needs_openvino = pytest.mark.skipif(
+    importlib.util.find_spec("openvino") is None, reason="needs the openvino extra"
+)
+
+
+@needs_openvino
+def test_the_engine_option_answers_as_seqadd_run_does_with_that_engine(tmp_path: Path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "q.txt").write_bytes(
+        b"".join(f"{i * 7 % 1000}+{i % 997}\n".encode() for i in range(3000))
+    )
+    result = run_batch(str(inputs), "-o", str(tmp_path / "out"), "--format", "jsonl",
+                       "--engine", "openvino")  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    alone = command("seqadd-run", "--model", MODEL, "-f", str(inputs / "q.txt"),
+                    "--format", "jsonl", "--engine", "openvino")  # fmt: skip
+    assert (tmp_path / "out" / "q.txt.jsonl").read_bytes() == alone.stdout
+
+
+def test_an_engine_missing_on_the_driver_is_one_line_before_ray_starts(tmp_path: Path):
+    shim = tmp_path / "shim" / "openvino"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('No module named openvino')\n")
+    (tmp_path / "q.txt").write_bytes(b"1+1\n")
+    result = run_batch(
+        str(tmp_path / "q.txt"), "-o", str(tmp_path / "out"), "--engine", "openvino",
+        env=os.environ | {"PYTHONPATH": str(shim.parent)},
+    )  # fmt: skip
+    lines = result.stderr.decode().splitlines()
+    assert (result.returncode, len(lines)) == (2, 1), lines
+    assert lines[0] == "seqadd-batch: the openvino engine needs pip install 'seqadd[openvino]'"
+    assert not (tmp_path / "out").exists()
+
+
+@needs_openvino
+def test_the_api_answers_in_the_engine_asked_for(cluster):
+    from seqadd_ray import answer_dataset
+    from seqadd_runtime import Adder
+
+    queries = [f"{i * 13 % 1000}+{i}" for i in range(500)]
+    dataset = ray.data.from_items([{"text": q, "id": i} for i, q in enumerate(queries)])
+    rows = sorted(
+        answer_dataset(dataset, model=MODEL, concurrency=1, engine="openvino").take_all(),
+        key=lambda r: r["id"],
+    )
+    with Adder.load(MODEL, engine="openvino", threads=1, doubtful="answer") as adder:
+        a, b = (np.array([int(q.split("+")[side]) for q in queries]) for side in (0, 1))
+        sums, confidence = adder.add_arrays(a, b)
+    assert [r["answer"] for r in rows] == [str(value) for value in sums]
+    np.testing.assert_array_equal([r["confidence"] for r in rows], confidence.astype(np.float64))
 
 
 def test_a_fifo_input_is_refused_at_once_instead_of_waiting_forever(tmp_path: Path):

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import ray
 from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Doubtful
+from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice
 from seqadd_runtime.errors import OutputError, reason_of
 from seqadd_runtime.output import OutputFormat
 from seqadd_runtime.parse import LineBatch, explain
@@ -72,8 +73,8 @@ class ChunkAnswerer:
     settings: tuple = ()
 
     def __init__(self) -> None:
-        model_bytes, output_format, doubtful, batch_size, parts = self.settings
-        self.adder = load_model(model_bytes)
+        model_bytes, engine, output_format, doubtful, batch_size, parts = self.settings
+        self.adder = load_model(model_bytes, engine)
         self.output_format = OutputFormat(output_format)
         self.doubtful = Doubtful(doubtful)
         self.batch_size = batch_size
@@ -195,6 +196,7 @@ def answer_files(
     output: str,
     *,
     model_bytes: bytes,
+    engine: EngineChoice = DEFAULT_ENGINE,
     output_format: OutputFormat,
     doubtful: Doubtful = DEFAULT_DOUBTFUL,
     batch_size: int,
@@ -229,6 +231,7 @@ def answer_files(
             configured(
                 ChunkAnswerer,
                 model_bytes,
+                EngineChoice(engine).value,
                 output_format.value,
                 doubtful.value,
                 batch_size,
@@ -378,8 +381,8 @@ class DatasetAnswerer:
     settings: tuple = ()
 
     def __init__(self) -> None:
-        model_bytes, column, doubtful = self.settings
-        self.adder = load_model(model_bytes)
+        model_bytes, engine, column, doubtful = self.settings
+        self.adder = load_model(model_bytes, engine)
         self.column = column
         self.doubtful = Doubtful(doubtful)
 
@@ -427,15 +430,24 @@ def answer_dataset(
     batch_size: int = 512,
     concurrency: int | None = None,
     doubtful: Doubtful | str = DEFAULT_DOUBTFUL,
+    engine: EngineChoice | str = DEFAULT_ENGINE,
 ) -> ray.data.Dataset:
     """``dataset`` with four more columns: ``answer`` (str, None for an invalid query or,
     under ``doubtful="reject"``, a doubtful answer), ``confidence`` (NaN for an invalid
     one), ``doubtful`` (below the model's threshold) and ``error`` (why there is no answer,
     else None).
-    Each worker loads the model once; the model (a shipped name, a folder or an .onnx file
-    on the driver's machine) travels to the workers with the job."""
+    Each worker loads the model once, in ``engine`` (as in :meth:`Adder.load`); the model (a
+    shipped name, a folder or an .onnx file on the driver's machine) travels to the workers
+    with the job."""
+    engine = EngineChoice(engine).value
     return dataset.map_batches(
-        configured(DatasetAnswerer, model_bytes_of(model, int8), column, Doubtful(doubtful).value),
+        configured(
+            DatasetAnswerer,
+            model_bytes_of(model, int8, engine),
+            engine,
+            column,
+            Doubtful(doubtful).value,
+        ),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=concurrency or worker_count(None)),

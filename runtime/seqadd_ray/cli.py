@@ -13,6 +13,7 @@ import time
 import typer
 from seqadd_runtime.adder import DEFAULT_DOUBTFUL, Doubtful
 from seqadd_runtime.cli_support import fail_with, say, to_stderr
+from seqadd_runtime.engines import DEFAULT_ENGINE, EngineChoice
 from seqadd_runtime.errors import SeqaddError
 from seqadd_runtime.models import DEFAULT_MODEL
 from seqadd_runtime.output import OutputFormat
@@ -56,6 +57,12 @@ def batch(
         "reject (an empty answer and an error: exit 1), mark (a 'doubtful' field in jsonl, "
         "a column in tsv) or answer.",
     ),
+    engine: EngineChoice = typer.Option(
+        DEFAULT_ENGINE,
+        "--engine",
+        help="Inference engine of every worker, as in seqadd-run: onnxruntime; openvino "
+        "(the 'openvino' extra on the driver and every worker); auto, each worker's fastest.",
+    ),
     batch_size: int = typer.Option(
         DEFAULT_BATCH_SIZE, min=1, max=8192, help="Lines per model call inside a worker."
     ),
@@ -92,7 +99,7 @@ def batch(
         files = expand_inputs(inputs)
         from seqadd_ray.model import model_bytes_of
 
-        model_bytes = model_bytes_of(model, int8)
+        model_bytes = model_bytes_of(model, int8, engine)
     except SeqaddError as error:
         fail(str(error))
 
@@ -107,7 +114,8 @@ def batch(
             ready = time.monotonic()
             with cluster.watchdog(WORKER_CPUS, wait):
                 summary = answer_files(
-                    files, output, model_bytes=model_bytes, output_format=output_format,
+                    files, output, model_bytes=model_bytes, engine=engine,
+                    output_format=output_format,
                     doubtful=doubtful, batch_size=batch_size, workers=worker_count(workers),
                     chunk_bytes=chunk_bytes, on_invalid=to_stderr,
                 )  # fmt: skip

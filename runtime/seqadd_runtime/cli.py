@@ -194,9 +194,10 @@ def run(
     engine: EngineChoice = typer.Option(
         DEFAULT_ENGINE,
         "--engine",
-        help="Inference engine: onnxruntime; openvino (pip install 'seqadd[openvino]'; its "
-        "default precision for this CPU); auto, the fastest installed engine whose answers "
-        "pass the file's self-check, timed at load and named on stderr.",
+        help="Inference engine: onnxruntime; openvino (pip install 'seqadd[openvino]'; bf16 "
+        "where the CPU has it and the file is calibrated for it, else fp32); auto, the fastest "
+        "installed engine whose answers pass the file's self-check, timed at load and named "
+        "on stderr.",
     ),
     doubtful: Doubtful = typer.Option(
         DEFAULT_DOUBTFUL,
