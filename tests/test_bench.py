@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import command
+from conftest import ARTIFACTS, command
 from seqadd_bench.cli import format_table, int8_file
 from seqadd_bench.machine import cpu_flags, cpu_name, instruction_sets
 from seqadd_bench.peers import Rate, Scope, whole_batches
@@ -319,3 +319,18 @@ def test_bench_command_reports_every_measurement(tiny_export: Path, tmp_path: Pa
     assert document["machine"]["instruction_sets"] == instruction_sets(
         cpu_flags(Path("/proc/cpuinfo").read_text())
     )
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "openvino"])
+def test_engine_memory_reports_each_step_of_loading(engine):
+    if engine == "openvino":
+        pytest.importorskip("openvino", reason="needs the openvino extra")
+    from seqadd_bench.engine_memory import engine_steps
+
+    steps = engine_steps(str(ARTIFACTS / "addition-3d" / "model.onnx"), engine)
+    names = [name for name, _ in steps]
+    loaded = "model loaded" if engine == "onnxruntime" else names[3]
+    assert names == ["interpreter", "numpy", "library imported", loaded, "one run of 128 rows"]
+    assert engine == "onnxruntime" or loaded.startswith("model compiled (")
+    resident = [float(mb) for _, mb in steps]
+    assert 0 < resident[0] < resident[2] < resident[-1]  # each library adds its share
