@@ -172,6 +172,19 @@ def test_a_changed_weight_is_refused_at_load(tmp_path):
     assert len(result.stderr.decode().strip().splitlines()) == 1
 
 
+def test_the_exports_own_candidate_loads_with_probes_that_are_not_its_own_yet(tmp_path):
+    """An int8 candidate is quantized from the fp32 file and keeps its metadata, probes too,
+    until its own are recorded: the export loads it without the self-check."""
+    from seqadd_runtime.engine import ModelEngine
+
+    probes = ModelEngine.load(MODEL).info.probes
+    others = [str(int(answer) + 1) for answer in probes.answers]
+    path = with_metadata(tmp_path, probes={**probes.to_json(), "answers": others})
+    with pytest.raises(ModelError, match="fails its self-check"):
+        ModelEngine.load(path)
+    assert ModelEngine.load(path, self_check=False).info.probes.answers == tuple(others)
+
+
 def test_metadata_that_lies_about_reversal_is_refused_at_load(tmp_path):
     path = with_metadata(tmp_path, reverse=False)
     with pytest.raises(ModelError, match="fails its self-check"):
