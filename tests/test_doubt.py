@@ -4,6 +4,7 @@ chooses it, and the file's self-check at load."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,18 @@ def test_a_file_of_format_1_is_refused_with_advice(tmp_path):
         ({"doubt": {"threshold": "0.9"}}, "threshold from 0 to 1"),
         ({"probes": {"queries": [], "answers": [], "confidence": [], "tolerance": 0}}, "probes"),
         (
+            {
+                "probes": {
+                    "queries": ["1+1"],
+                    "answers": ["2"],
+                    "confidence": [0.9],
+                    "tolerance": 0,
+                    "tolerances": [0.1],
+                }
+            },
+            "probes",
+        ),
+        (
             {"probes": {"queries": ["1+1"], "answers": [], "confidence": [], "tolerance": 0}},
             "as many",
         ),
@@ -222,6 +235,15 @@ def test_doubt_and_probes_round_trip_through_metadata():
         probes=Probes(("1+1",), ("2",), (0.999,), 0.001),
     )
     assert ModelInfo.from_metadata(info.to_metadata()) == info
+    wider = replace(info, probes=Probes(("1+1",), ("2",), (0.999,), 0.001, {"bf16": 0.01}))
+    assert ModelInfo.from_metadata(wider.to_metadata()) == wider
+
+
+def test_a_lower_precision_gets_its_wider_tolerance_only_where_the_export_set_one():
+    probes = Probes(("1+1",), ("2",), (0.999,), 1e-4, {"bf16": 0.01})
+    assert probes.tolerance_for("bf16") == 0.01 and probes.tolerance_for("fp32") == 1e-4
+    assert probes.tolerance_for("fp16") == 1e-4
+    assert Probes(("1+1",), ("2",), (0.9,), 0.05, {"bf16": 0.01}).tolerance_for("bf16") == 0.05
 
 
 def test_a_threshold_covers_fp32_in_any_engine_and_other_precisions_only_when_calibrated():
@@ -256,6 +278,7 @@ def test_the_export_calibrates_every_engine_and_precision_it_can_run(tiny_export
                 seen["most_confident_wrong"] < doubt.threshold
             )
         assert doubt.calibration["wrong"] == engines["onnxruntime fp32"]["wrong"]
+        assert adder.info.probes.tolerances == ({"bf16": 0.01} if bf16 else {})
         if not bf16:
             continue
         assert openvino.OpenVinoEngine.load(path).precision == "bf16"

@@ -30,6 +30,9 @@ SAFE_CONFIDENCE = 0.6
 #: Largest allowed difference of a probe's confidence: fp32 differs between CPUs in the last
 #: bits; int8 more, its arithmetic depends on the instruction set.
 TOLERANCE = {False: 1e-4, True: 0.05}
+#: The same, for an engine computing in bf16 (8 bits of mantissa), where the file's threshold
+#: was calibrated for it too (see seqadd_export.doubt); its answers must still be the same.
+BF16_TOLERANCE = 0.01
 
 
 def candidate_queries(spec: QuerySpec) -> list[tuple[int, int]]:
@@ -59,6 +62,7 @@ def record_probes(path: Path, int8: bool) -> Probes:
         answers=tuple(decode_few(prediction.answer_ids, spec)),
         confidence=tuple(round(float(value), 7) for value in prediction.confidence),
         tolerance=TOLERANCE[int8],
+        tolerances={"bf16": BF16_TOLERANCE} if engine.info.doubt.covers("openvino", "bf16") else {},
     )
 
 

@@ -22,7 +22,8 @@ seqadd.provenance      object: source model sha256, training metrics, opset, too
 seqadd.doubt           object: "threshold", the confidence below which an answer is
                        doubtful, and "calibration", the figures it was chosen from
 seqadd.probes          object: "queries", the model's own "answers" to them and their
-                       "confidence" when exported, and the "tolerance" allowed on those:
+                       "confidence" when exported, and the "tolerance" allowed on those
+                       ("tolerances": wider ones per lower precision calibrated, bf16):
                        the file's self-check at load
 =====================  ===========================================================
 
@@ -122,19 +123,27 @@ class Probes:
     answers: tuple[str, ...] = ()
     confidence: tuple[float, ...] = ()
     tolerance: float = 0.0
+    #: Wider tolerances for engines computing in a lower precision ("bf16": ...), where the
+    #: export measured that precision too; any other precision is held to ``tolerance``.
+    tolerances: dict[str, float] = field(default_factory=dict)
+
+    def tolerance_for(self, precision: str) -> float:
+        return max(self.tolerance, self.tolerances.get(precision, 0.0))
 
     def to_json(self) -> dict:
-        return {
+        value = {
             "queries": list(self.queries),
             "answers": list(self.answers),
             "confidence": list(self.confidence),
             "tolerance": self.tolerance,
         }
+        return value | ({"tolerances": dict(self.tolerances)} if self.tolerances else {})
 
     @classmethod
     def from_json(cls, value: dict) -> Probes:
         queries, answers = value.get("queries"), value.get("answers")
         confidence, tolerance = value.get("confidence"), value.get("tolerance")
+        tolerances = value.get("tolerances", {})
         lists = (queries, answers, confidence)
         if (
             not all(isinstance(items, list) for items in lists)
@@ -143,12 +152,20 @@ class Probes:
             or not all(isinstance(item, str) for item in [*queries, *answers])
             or not all(_number(item) for item in confidence)
             or not _number(tolerance)
+            or not isinstance(tolerances, dict)
+            or not all(_number(item) for item in tolerances.values())
         ):
             raise ArtifactError(
                 f"{PREFIX}probes should hold 1 to {MAX_PROBES} queries with as many answers "
                 "and confidences, and a tolerance"
             )
-        return cls(tuple(queries), tuple(answers), tuple(map(float, confidence)), float(tolerance))
+        return cls(
+            tuple(queries),
+            tuple(answers),
+            tuple(map(float, confidence)),
+            float(tolerance),
+            {str(key): float(item) for key, item in tolerances.items()},
+        )
 
 
 @dataclass(frozen=True)

@@ -180,7 +180,8 @@ class Engine:
             probes.confidence,
             strict=True,
         ):
-            if answer != recorded or abs(confidence - recorded_confidence) > probes.tolerance:
+            tolerance = probes.tolerance_for(self.precision)
+            if answer != recorded or abs(confidence - recorded_confidence) > tolerance:
                 raise ArtifactError(
                     f"{self.path} fails its self-check: {query} gives {answer!r} (confidence "
                     f"{confidence:.4f}), its export recorded {recorded!r} "
