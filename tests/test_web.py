@@ -177,6 +177,12 @@ REFUSED = {
     "probes-unequal": {
         "probes": {"queries": ["1+1"], "answers": [], "confidence": [], "tolerance": 0}
     },
+    "tolerances-as-list": {
+        "probes": {
+            "queries": ["1+1"], "answers": ["2"], "confidence": [0.9], "tolerance": 0,
+            "tolerances": [0.1],
+        }
+    },
     "missing-digits": {"digits": None},
     "digits-as-text": {"digits": "3"},
 }  # fmt: skip

@@ -228,7 +228,7 @@ function doubtFrom(doubt) {
 // Probes.from_json's checks. The page does not run the probes: the Python runtime's
 // self-check is its gate, and the browser test compares every answer with Python's.
 function checkProbes(probes) {
-  const { queries, answers, confidence, tolerance } = probes;
+  const { queries, answers, confidence, tolerance, tolerances = {} } = probes;
   const lists = [queries, answers, confidence];
   if (
     !lists.every(Array.isArray) ||
@@ -236,7 +236,11 @@ function checkProbes(probes) {
     new Set(lists.map((items) => items.length)).size !== 1 ||
     ![...queries, ...answers].every((item) => typeof item === "string") ||
     !confidence.every(isNumber) ||
-    !isNumber(tolerance)
+    !isNumber(tolerance) ||
+    tolerances === null ||
+    typeof tolerances !== "object" ||
+    Array.isArray(tolerances) ||
+    !Object.values(tolerances).every(isNumber)
   ) {
     throw new ArtifactError(
       `${PREFIX}probes should hold 1 to ${MAX_PROBES} queries with as many answers ` +
