@@ -69,6 +69,11 @@ def test_every_shipped_file_carries_a_calibrated_threshold_and_probes():
             )
             assert 0.0 <= doubt.threshold < 1.0
             assert probes is not None and len(probes.queries) == 32
+            engines = figures["engines"]
+            assert "onnxruntime fp32" in engines, (name, file)
+            for seen in engines.values():
+                assert seen["answers"] == figures["answers"] and seen["silent_wrong"] == 0
+            assert ("bf16" in probes.tolerances) == ("openvino bf16" in engines)
 
 
 def test_reject_withholds_doubtful_answers_keeps_lines_aligned_and_exits_1(half_doubtful):
