@@ -251,12 +251,22 @@ def test_a_lower_precision_gets_its_wider_tolerance_only_where_the_export_set_on
     assert Probes(("1+1",), ("2",), (0.9,), 0.05, {"bf16": 0.01}).tolerance_for("bf16") == 0.05
 
 
-def test_a_threshold_covers_fp32_in_any_engine_and_other_precisions_only_when_calibrated():
-    calibrated = Doubt(0.99, {"engines": {"onnxruntime fp32": {}, "openvino bf16": {}}})
+def test_fp32_in_any_engine_has_the_files_threshold_and_bf16_its_own_only_when_calibrated():
+    engines = {"onnxruntime fp32": {"threshold": 0.99}, "openvino bf16": {"threshold": 0.995}}
+    calibrated = Doubt(0.99, {"engines": engines})
     assert calibrated.covers("openvino", "bf16") and calibrated.covers("openvino", "fp32")
-    for doubt in (Doubt(0.99, {"engines": {"onnxruntime fp32": {}}}), Doubt(0.99, {})):
+    assert calibrated.threshold_for("openvino", "bf16") == 0.995
+    assert calibrated.threshold_for("openvino", "fp32") == 0.99
+    assert calibrated.threshold_for("onnxruntime", "fp32") == 0.99
+    without = [
+        Doubt(0.99, {"engines": {"onnxruntime fp32": {"threshold": 0.99}}}),
+        Doubt(0.99, {}),
+        Doubt(0.99, {"engines": ["openvino bf16"]}),
+        Doubt(0.99, {"engines": {"openvino bf16": {}}}),
+        Doubt(0.99, {"engines": {"openvino bf16": {"threshold": "0.995"}}}),
+    ]
+    for doubt in without:
         assert doubt.covers("openvino", "fp32") and not doubt.covers("openvino", "bf16")
-    assert not Doubt(0.99, {"engines": ["openvino bf16"]}).covers("openvino", "bf16")
 
 
 def bf16_here(path: Path) -> bool:
@@ -280,13 +290,16 @@ def test_the_export_calibrates_every_engine_and_precision_it_can_run(tiny_export
         for seen in engines.values():
             assert seen["answers"] >= 20_000 and seen["silent_wrong"] == 0, path
             assert seen["most_confident_wrong"] is None or (
-                seen["most_confident_wrong"] < doubt.threshold
+                seen["most_confident_wrong"] < seen["threshold"]
             )
         assert doubt.calibration["wrong"] == engines["onnxruntime fp32"]["wrong"]
+        assert doubt.threshold == engines["onnxruntime fp32"]["threshold"]
         assert adder.info.probes.tolerances == ({"bf16": 0.01} if bf16 else {})
         if not bf16:
             continue
-        assert openvino.OpenVinoEngine.load(path).precision == "bf16"
+        with Adder.load(path, engine="openvino") as adder:
+            assert adder.engine.precision == "bf16"
+            assert adder.doubt_threshold == engines["openvino bf16"]["threshold"]
         only_fp32 = dict(
             doubt.calibration, engines={"onnxruntime fp32": engines["onnxruntime fp32"]}
         )

@@ -14,8 +14,8 @@ lowest threshold that flags every wrong answer in it, plus a margin:
   are measured per run). The draw is shuffled and answered in the runtime's own runs of
   rows, twice, in two orders, and a wrong answer in either pass must be flagged.
 * a lower precision moves confidences in their last bits. Where OpenVINO is installed and
-  the CPU computes in bf16, the draw is also answered by OpenVINO in bf16, and the threshold
-  flags every wrong answer of both engines; the file then lists both under "engines", and
+  the CPU computes in bf16, the draw is also answered by OpenVINO in bf16, which gets a
+  threshold of its own chosen the same way; the file lists both engines under "engines", and
   OpenVINO computes in bf16 only for files that list it (fp32 otherwise).
 
 With no wrong answer at all the threshold is 0: nothing is doubtful.
@@ -150,9 +150,11 @@ def calibrate(
         f"{engine.name} {engine.precision}": observe(engine, a, b, passes, seed)
         for engine in calibration_engines(path)
     }
-    threshold = round(max(choose_threshold(one) for one in seen.values()), 9)
-    engines = {name: observed_figures(one, threshold) for name, one in seen.items()}
+    engines = {
+        name: observed_figures(one, round(choose_threshold(one), 9)) for name, one in seen.items()
+    }
     onnxruntime = seen["onnxruntime fp32"]
+    threshold = engines["onnxruntime fp32"]["threshold"]
     figures = {
         "queries": int(a.size),
         "passes": passes,
@@ -169,6 +171,7 @@ def observed_figures(observations: Observations, threshold: float) -> dict:
     """What one engine's answers of the draw say of the threshold."""
     wrong = ~observations.right
     return {
+        "threshold": threshold,
         "answers": int(observations.right.size),
         "wrong": int(wrong.sum()),
         "most_confident_wrong": float(observations.confidence[wrong].max())

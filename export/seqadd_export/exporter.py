@@ -139,8 +139,8 @@ def doubt_section(report: dict) -> str:
         "of it. Each threshold is the lowest that flags every wrong answer of a calibration "
         "draw (its own seed, by value, users', every stress family and the digit patterns), "
         "its distance to 1 then halved. Where the exporting machine computes in bf16 with "
-        "OpenVINO, the draw is answered there too and the threshold flags the wrong answers "
-        "of both engines; OpenVINO computes in bf16 only for a file calibrated so.",
+        "OpenVINO, the draw is answered there too and bf16 gets a threshold of its own; "
+        "OpenVINO computes in bf16 only for a file calibrated so.",
         "",
         "| file | threshold | engine | calibration answers | wrong (all flagged) "
         "| right answers flagged |",
@@ -151,8 +151,9 @@ def doubt_section(report: dict) -> str:
         passes = f"{figures['passes']} pass{'es' if figures['passes'] > 1 else ''}"
         engines = figures.get("engines") or {"onnxruntime fp32": figures}
         for engine, seen in engines.items():
+            threshold = seen.get("threshold", doubt["threshold"])
             lines.append(
-                f"| `{name}` ({kind}) | {doubt['threshold']:.6g} | {engine} | "
+                f"| `{name}` ({kind}) | {threshold:.6g} | {engine} | "
                 f"{seen['answers']:,} ({passes}, seed {figures['seed']}) | {seen['wrong']:,} "
                 f"| {seen['flagged_right']:,} ({seen['flagged_right_share']:.4%}) |"
             )
@@ -284,7 +285,7 @@ class Exporter:
         kind = "int8" if int8 else "fp32"
         for engine, seen in figures["engines"].items():
             self.echo(
-                f"Doubt of the {kind} file: threshold {doubt.threshold:.6g} on {engine}'s "
+                f"Doubt of the {kind} file: threshold {seen['threshold']:.6g} on {engine}'s "
                 f"{seen['answers']:,} answers ({figures['passes']} pass(es), seed "
                 f"{figures['seed']}): {seen['wrong']:,} wrong, all flagged; "
                 f"{seen['flagged_right']:,} right answers flagged "

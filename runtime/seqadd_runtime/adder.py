@@ -144,7 +144,7 @@ class Adder:
     @property
     def doubt_threshold(self) -> float:
         """The file's threshold: an answer whose confidence is below it is doubtful."""
-        return self.engine.info.doubt.threshold
+        return self.engine.info.doubt.threshold_for(self.engine.name, self.engine.precision)
 
     def close(self) -> None:
         """Stop the worker threads (they also stop when the interpreter exits; a later call

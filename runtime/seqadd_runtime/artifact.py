@@ -100,14 +100,25 @@ class Doubt:
         return cls(float(threshold), calibration)
 
     def covers(self, engine: str, precision: str) -> bool:
-        """Whether the threshold holds for an engine computing in a precision. fp32 in any
-        engine computes what the calibration saw through ONNX Runtime (the probes hold it to
-        their tolerance); a lower precision (bf16) moves confidences in their last bits, so
-        it must have been calibrated itself: listed as "ENGINE PRECISION" under "engines"."""
+        """Whether the file has a threshold for an engine computing in a precision. fp32 in
+        any engine computes what the calibration saw through ONNX Runtime (the probes hold it
+        to their tolerance); a lower precision (bf16) moves confidences in their last bits,
+        so it must have been calibrated itself: listed as "ENGINE PRECISION" under "engines",
+        with a threshold of its own."""
+        return precision == "fp32" or self._calibrated(engine, precision) is not None
+
+    def threshold_for(self, engine: str, precision: str) -> float:
+        """The threshold of an engine computing in a precision it covers: ``threshold`` (the
+        calibration through ONNX Runtime) for fp32, the precision's own otherwise, so that a
+        lower precision's more confident wrong answers cost fp32 users nothing."""
+        own = None if precision == "fp32" else self._calibrated(engine, precision)
+        return self.threshold if own is None else own
+
+    def _calibrated(self, engine: str, precision: str) -> float | None:
         engines = self.calibration.get("engines")
-        return precision == "fp32" or (
-            isinstance(engines, dict) and f"{engine} {precision}" in engines
-        )
+        entry = engines.get(f"{engine} {precision}") if isinstance(engines, dict) else None
+        threshold = entry.get("threshold") if isinstance(entry, dict) else None
+        return float(threshold) if _number(threshold) and 0 <= threshold <= 1 else None
 
 
 #: Before calibration (inside the export only): every answer is doubtful.
