@@ -58,10 +58,19 @@ def test_openvino_answers_a_file_byte_identical_to_onnxruntime(queries: Path, ou
     assert runs["openvino"].stderr == runs["onnxruntime"].stderr
 
 
+def openvino_tolerance() -> float:
+    """How far OpenVINO's confidences may be from ONNX Runtime's on MODEL: fp32 in another
+    order of operations differs in the last digits; bf16 (where the CPU has it and the file
+    was calibrated in it) keeps 8 bits of mantissa, and a low confidence moves by a few
+    hundredths (the probes, all confident, are held to less)."""
+    return 1e-4 if OpenVinoEngine.load(MODEL).precision == "fp32" else 0.05
+
+
 @needs_openvino
 def test_openvino_jsonl_differs_only_in_the_last_digits_of_a_confidence(queries: Path):
-    """fp32 in another order of operations: the same answers and doubt flags; a confidence
-    printed with six decimals may differ in the last ones (most where it is lowest)."""
+    """The same answers and doubt flags; a confidence printed with six decimals may differ in
+    the last ones (fp32), or by a few hundredths where it is low (bf16)."""
+    tolerance = openvino_tolerance()
     runs = {
         engine: [
             json.loads(line)
@@ -78,7 +87,7 @@ def test_openvino_jsonl_differs_only_in_the_last_digits_of_a_confidence(queries:
         if confidence[0] is None:
             assert confidence[1] is None
         else:
-            assert abs(confidence[0] - confidence[1]) <= 1e-4
+            assert abs(confidence[0] - confidence[1]) <= tolerance
 
 
 @needs_openvino
@@ -94,7 +103,8 @@ def test_the_api_answers_alike_with_both_engines_and_several_workers():
         values, confidence = adder.add_arrays(a, b)
         expected, expected_confidence = reference.add_arrays(a, b)
     np.testing.assert_array_equal(values, expected)
-    np.testing.assert_allclose(confidence, expected_confidence, atol=1e-5)
+    atol = 1e-5 if adder.engine.precision == "fp32" else openvino_tolerance()
+    np.testing.assert_allclose(confidence, expected_confidence, atol=atol)
 
 
 # The gate at load, through each engine --------------------------------------------------
