@@ -42,6 +42,9 @@ class ExportSettings:
     int8_queries: int = 100_000
     #: Queries in each file's doubt calibration (see seqadd_export.doubt).
     calibration_queries: int = 10_000_000
+    #: The int8 variants to try, in order (names of seqadd_export.quantize.VARIANTS); empty:
+    #: every one, fastest first.
+    int8_variants: tuple[str, ...] = ()
 
 
 REQUEST_DEFAULTS = ExportSettings()

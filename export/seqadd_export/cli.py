@@ -71,6 +71,13 @@ def export(
             "users', every stress family, digit patterns).",
         ),
     ] = REQUEST_DEFAULTS.calibration_queries,
+    int8_variants: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated int8 variants to try, in order, instead of all of them "
+            "fastest first: dynamic, dynamic_per_channel, matmul_per_channel (docs/export.md).",
+        ),
+    ] = ",".join(REQUEST_DEFAULTS.int8_variants),
     graph: Annotated[
         Graph,
         typer.Option(
@@ -99,6 +106,7 @@ def export(
         graph=graph,
         int8_queries=int8_queries,
         calibration_queries=calibration_queries,
+        int8_variants=tuple(name for name in int8_variants.split(",") if name),
     )
     try:
         passed = run_export(request, echo=typer.echo)

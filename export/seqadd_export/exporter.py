@@ -206,6 +206,7 @@ class Exporter:
     def run(self) -> bool:
         """Convert, gate and write; returns whether every requested file passed its gate."""
         request = self.request
+        variants_named(request.int8_variants)  # a misspelt name fails now, not after the fp32 work
         info = ModelInfo(
             name=self.config.name,
             spec=self.spec,
@@ -317,7 +318,7 @@ class Exporter:
                 self.echo(format_report(f"int8 gate of {name}: {variant.description}", checks))
                 return checks
 
-            chosen, tried = first_passing(VARIANTS, try_variant)
+            chosen, tried = first_passing(variants_named(self.request.int8_variants), try_variant)
             report = {
                 "onnx_file": target.name,
                 "passed": chosen is not None,
@@ -336,6 +337,15 @@ class Exporter:
             os.replace(candidate, target)
         self.echo(f"PASS: wrote {target} ({target.stat().st_size / 1e6:.2f} MB, {chosen.name})")
         return True, report
+
+
+def variants_named(names: tuple[str, ...]) -> tuple[Variant, ...]:
+    """The int8 variants asked for, in that order (every one when none is named)."""
+    known = {variant.name: variant for variant in VARIANTS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ExportError(f"unknown int8 variant {unknown[0]!r}: choose from {', '.join(known)}")
+    return tuple(known[name] for name in names) or VARIANTS
 
 
 def export(request: ExportRequest, echo: Echo = print) -> bool:
