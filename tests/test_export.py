@@ -126,6 +126,25 @@ def test_bad_opset_is_refused_before_any_work(tiny_model: Path, tmp_path):
     assert not output.exists()
 
 
+def test_int8_variants_are_tried_as_named_and_a_misspelt_one_is_refused_before_any_work(
+    tiny_model: Path, tmp_path
+):
+    from seqadd_export.exporter import variants_named
+    from seqadd_export.quantize import VARIANTS
+
+    assert variants_named(()) == VARIANTS
+    chosen = variants_named(("matmul_per_channel", "dynamic"))
+    assert [variant.name for variant in chosen] == ["matmul_per_channel", "dynamic"]
+    output = tmp_path / "out.onnx"
+    result = command(
+        "seqadd-export", "--model", str(tiny_model), "--quantize", "int8",
+        "--int8-variants", "matmul,dynamic", "--output", str(output),
+    )  # fmt: skip
+    lines = result.stderr.decode().strip().splitlines()
+    assert (result.returncode, len(lines)) == (2, 1), lines
+    assert "unknown int8 variant 'matmul'" in lines[0] and not output.exists()
+
+
 def test_missing_model_folder_is_refused(tmp_path):
     result = command("seqadd-export", "--model", str(tmp_path / "nowhere"))
     assert result.returncode == 2
