@@ -13,6 +13,7 @@ from conftest import command
 from onnx import numpy_helper
 from seqadd_runtime.artifact import ArtifactError, ModelInfo
 from seqadd_runtime.codec import QuerySpec
+from seqadd_runtime.digest import file_sha256
 from seqadd_runtime.engine import ModelEngine
 
 
@@ -22,6 +23,10 @@ def test_export_writes_gated_models_and_report(tiny_export: Path):
     assert not list(folder.glob(".*.partial")), "no temporary file is left behind"
     report = json.loads((folder / "parity.json").read_text())
     assert report["passed"] and report["int8"]["passed"]
+    # The report names the files as written, their doubt and probes included.
+    assert file_sha256(tiny_export) == report["onnx_sha256"]
+    assert tiny_export.stat().st_size == report["onnx_bytes"]
+    assert file_sha256(folder / "model.int8.onnx") == report["int8"]["onnx_sha256"]
     assert report["figures"]["argmax_agreement"] == 1.0
     assert report["figures"]["max_abs_diff"] <= report["atol"]
     assert report["int8"]["onnx_bytes"] < report["onnx_bytes"]

@@ -224,6 +224,11 @@ class Exporter:
             curves = {}
             if passed:
                 finished, curves["fp32"] = self.finish(candidate, int8=False)
+                # The file as written: finish() put its doubt and probes into its metadata.
+                finished |= {
+                    "onnx_sha256": file_sha256(candidate),
+                    "onnx_bytes": candidate.stat().st_size,
+                }
                 report |= finished
             if request.quantize_int8 and passed:
                 int8_passed, report["int8"] = self.int8(candidate, curves)
