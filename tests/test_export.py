@@ -34,6 +34,8 @@ def test_export_writes_gated_models_and_report(tiny_export: Path):
     assert report["int8"]["variant"] == "dynamic"
     gate = {check["name"] for check in report["int8"]["variants_tried"]["dynamic"]}
     assert {"int8 held_out", "int8 carry_chain", "int8 every_query"} <= gate
+    # and, with each file's own threshold, its doubt.
+    assert {"int8 every_query silent wrong", "int8 uniform_by_value right flagged"} <= gate
     model = onnx.load(tiny_export)
     onnx.checker.check_model(model, full_check=True)
     assert report["graph"] == "optimized"
@@ -148,6 +150,38 @@ def test_int8_variants_are_tried_as_named_and_a_misspelt_one_is_refused_before_a
     lines = result.stderr.decode().strip().splitlines()
     assert (result.returncode, len(lines)) == (2, 1), lines
     assert "unknown int8 variant 'matmul'" in lines[0] and not output.exists()
+
+
+def test_the_int8_doubt_gate_holds_int8_to_fp32s_promise():
+    from seqadd_export.quantize import allowed_flagged, allowed_silent, int8_doubt_checks
+    from seqadd_runtime.evaluation import Evaluation, Row
+
+    # fp32 within the bar: int8 within it too, and on every query no more than fp32.
+    assert allowed_flagged(0, 1_000_000, exhaustive=False) == 5_000
+    assert allowed_flagged(0, 1_000_000, exhaustive=True) == 0
+    assert allowed_flagged(7, 1_000_000, exhaustive=True) == 7
+    # fp32 beyond the bar (a model in training): at most one point more.
+    assert allowed_flagged(9_000, 100_000, exhaustive=False) == 10_000
+    # No silent wrong answer where fp32 has none.
+    assert allowed_silent(0, 10**7) == 0
+    assert allowed_silent(3, 1_000) == 13
+
+    def evaluation(every_query_flagged: int, by_value_silent: int) -> Evaluation:
+        rows = [
+            Row("every_query", "", 1_000_000, 0, [], 0, every_query_flagged),
+            Row("uniform_by_value", "", 1_000_000, 2, [], by_value_silent, 1_000),
+        ]
+        return Evaluation("m", 3, rows, [])
+
+    fp32 = evaluation(every_query_flagged=0, by_value_silent=0)
+
+    def failed(int8: Evaluation) -> list[str]:
+        return [check.name for check in int8_doubt_checks(fp32, int8) if not check.passed]
+
+    assert failed(evaluation(0, 0)) == []
+    # The 3-digit int8 file that flagged 11 right answers of every query is refused.
+    assert failed(evaluation(11, 0)) == ["int8 every_query right flagged"]
+    assert failed(evaluation(0, 1)) == ["int8 uniform_by_value silent wrong"]
 
 
 def test_missing_model_folder_is_refused(tmp_path):

@@ -54,7 +54,9 @@ def export(
     ] = REQUEST_DEFAULTS.atol,
     quantize: Annotated[
         Quantization | None,
-        typer.Option(help="Also write an int8 model (model.int8.onnx) behind its accuracy gate."),
+        typer.Option(
+            help="Also write an int8 model (model.int8.onnx) behind its accuracy and doubt gate."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the parity queries.")] = REQUEST_DEFAULTS.seed,
     int8_queries: Annotated[

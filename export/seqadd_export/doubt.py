@@ -88,12 +88,12 @@ class Observations:
         return int((~self.right & (self.confidence >= threshold)).sum())
 
 
-def calibration_engines(path: Path) -> list[Engine]:
+def calibration_engines(path: Path, every_engine: bool = True) -> list[Engine]:
     """The candidate file (its self-check not recorded yet) in every engine and precision
     its threshold must hold for: ONNX Runtime in fp32, and OpenVINO in bf16 where OpenVINO is
-    installed and this CPU computes in bf16."""
+    installed and this CPU computes in bf16 (unless only ONNX Runtime is asked for)."""
     engines: list[Engine] = [ModelEngine.load(path, threads=1, self_check=False)]
-    if import_openvino() is not None:
+    if every_engine and import_openvino() is not None:
         bf16 = OpenVinoEngine.load(
             path, threads=1, self_check=False, workers=usable_cpus(), precision="bf16"
         )
@@ -138,33 +138,56 @@ def risk_coverage(observations: Observations) -> dict[str, list[float]]:
     }
 
 
+#: The engine whose threshold is the file's own (``Doubt.threshold``).
+DEFAULT_ENGINE = "onnxruntime fp32"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A file's doubt, its risk-coverage curve, and the answers they were chosen on."""
+
+    doubt: Doubt
+    curve: dict
+    #: Every engine's answers of the draw, by "ENGINE PRECISION".
+    seen: dict[str, Observations]
+
+
 def calibrate(
-    path: Path, digits: int, queries: int, int8: bool, seed: int = CALIBRATION_SEED
-) -> tuple[Doubt, dict]:
-    """The file's doubt threshold with its figures, and its risk-coverage curve."""
+    path: Path,
+    digits: int,
+    queries: int,
+    int8: bool,
+    seed: int = CALIBRATION_SEED,
+    *,
+    every_engine: bool = True,
+    known: dict[str, Observations] | None = None,
+) -> Calibration:
+    """The file's doubt threshold with its figures. ``every_engine=False`` calibrates ONNX
+    Runtime alone (the int8 gate's quick look); ``known`` are answers of this same draw
+    already observed (that look's), not answered again."""
     parts = calibration_draw(digits, queries, seed)
     a = np.concatenate([part[0] for part in parts.values()])
     b = np.concatenate([part[1] for part in parts.values()])
     passes = 2 if int8 else 1
-    seen = {
-        f"{engine.name} {engine.precision}": observe(engine, a, b, passes, seed)
-        for engine in calibration_engines(path)
-    }
+    seen = dict(known or {})
+    for engine in calibration_engines(path, every_engine):
+        name = f"{engine.name} {engine.precision}"
+        if name not in seen:
+            seen[name] = observe(engine, a, b, passes, seed)
     engines = {
         name: observed_figures(one, round(choose_threshold(one), 9)) for name, one in seen.items()
     }
-    onnxruntime = seen["onnxruntime fp32"]
-    threshold = engines["onnxruntime fp32"]["threshold"]
     figures = {
         "queries": int(a.size),
         "passes": passes,
         "seed": seed,
         "draw": {name: int(part[0].size) for name, part in parts.items()},
         "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}",
-        **engines["onnxruntime fp32"],
+        **engines[DEFAULT_ENGINE],
         "engines": engines,
     }
-    return Doubt(threshold, figures), risk_coverage(onnxruntime)
+    doubt = Doubt(engines[DEFAULT_ENGINE]["threshold"], figures)
+    return Calibration(doubt, risk_coverage(seen[DEFAULT_ENGINE]), seen)
 
 
 def observed_figures(observations: Observations, threshold: float) -> dict:

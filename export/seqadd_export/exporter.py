@@ -39,7 +39,7 @@ from seqadd_train.model import load_trained_model
 
 from seqadd_export.choices import ExportSettings, Graph
 from seqadd_export.convert import convert, lstm_node_count, set_metadata
-from seqadd_export.doubt import calibrate, plot_risk_coverage
+from seqadd_export.doubt import Calibration, Observations, calibrate, plot_risk_coverage
 from seqadd_export.parity import (
     Check,
     checks_json,
@@ -50,7 +50,14 @@ from seqadd_export.parity import (
     parity_queries,
 )
 from seqadd_export.probes import write_probes
-from seqadd_export.quantize import VARIANTS, Variant, first_passing, int8_checks, quantize
+from seqadd_export.quantize import (
+    VARIANTS,
+    Variant,
+    first_passing,
+    int8_checks,
+    int8_doubt_checks,
+    quantize,
+)
 
 TOOLS = ("seqadd", "tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime", "numpy")
 Echo = Callable[[str], None]
@@ -110,16 +117,20 @@ def temporary_file(folder: Path, name: str) -> Iterator[Path]:
         Path(path).unlink(missing_ok=True)
 
 
-def evaluate_file(path: Path, name: str, pairs, digits: int, queries: int) -> Evaluation:
+def evaluate_file(
+    path: Path, name: str, pairs, digits: int, queries: int, threshold: float | None = None
+) -> Evaluation:
     """The `seqadd-eval` table of a candidate file (its self-check not recorded yet), with one
-    single-threaded worker per usable CPU."""
+    single-threaded worker per usable CPU; with a doubt ``threshold``, its silent wrong and
+    flagged right answers too."""
     with Adder(ModelEngine.load(path, threads=1, self_check=False), usable_cpus()) as adder:
         return evaluate(
-            lambda a, b: adder.add_arrays(a, b)[0],
+            adder.add_arrays if threshold is not None else lambda a, b: adder.add_arrays(a, b)[0],
             digits,
             name,
             pairs,
             Settings(per_family=queries, user_samples=queries),
+            threshold=threshold,
         )
 
 
@@ -231,7 +242,8 @@ class Exporter:
                 }
                 report |= finished
             if request.quantize_int8 and passed:
-                int8_passed, report["int8"] = self.int8(candidate, curves)
+                fp32_threshold = report["doubt"]["threshold"]
+                int8_passed, report["int8"] = self.int8(candidate, fp32_threshold, curves)
             (self.output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
             if curves:
                 plot_risk_coverage(
@@ -280,13 +292,27 @@ class Exporter:
         }
         return passed, report
 
-    def finish(self, candidate: Path, int8: bool) -> tuple[dict, tuple[dict, float]]:
-        """Calibrate a file that passed its gate, record its probes, write both into its
-        metadata, and load it as the runtime will (the self-check must pass). Returns the
-        report's doubt and probes entries, and the risk-coverage curve."""
-        doubt, curve = calibrate(
-            candidate, self.spec.digits, self.request.calibration_queries, int8
+    def calibrate(
+        self, candidate: Path, int8: bool, every_engine: bool = True, known=None
+    ) -> Calibration:
+        return calibrate(
+            candidate,
+            self.spec.digits,
+            self.request.calibration_queries,
+            int8,
+            every_engine=every_engine,
+            known=known,
         )
+
+    def finish(
+        self, candidate: Path, int8: bool, known: dict[str, Observations] | None = None
+    ) -> tuple[dict, tuple[dict, float]]:
+        """Calibrate a file that passed its gate (``known``: answers of the draw the gate
+        already saw), record its probes, write both into its metadata, and load it as the
+        runtime will (the self-check must pass). Returns the report's doubt and probes
+        entries, and the risk-coverage curve."""
+        calibration = self.calibrate(candidate, int8, known=known)
+        doubt, curve = calibration.doubt, calibration.curve
         figures = doubt.calibration
         kind = "int8" if int8 else "fp32"
         for engine, seen in figures["engines"].items():
@@ -307,21 +333,39 @@ class Exporter:
             OpenVinoEngine.load(candidate, threads=1, precision="bf16")
         return {"doubt": doubt.to_json(), "probes": probes.to_json()}, (curve, doubt.threshold)
 
-    def int8(self, fp32_file: Path, curves: dict) -> tuple[bool, dict]:
-        """Try each quantization variant, fastest first; write the first that passes."""
-        name, queries = self.config.name, self.request.int8_queries
-        fp32 = evaluate_file(fp32_file, f"{name} (fp32)", self.held_out, self.spec.digits, queries)
+    def int8(self, fp32_file: Path, fp32_threshold: float, curves: dict) -> tuple[bool, dict]:
+        """Try each quantization variant, fastest first; write the first that passes both
+        steps of the gate (see seqadd_export.quantize)."""
+        name, queries, digits = self.config.name, self.request.int8_queries, self.spec.digits
+        fp32 = evaluate_file(
+            fp32_file, f"{name} (fp32)", self.held_out, digits, queries, fp32_threshold
+        )
         target = int8_path(self.output)
+        seen: dict[str, dict[str, Observations]] = {}
         with temporary_file(self.output.parent, target.name) as candidate:
 
             def try_variant(variant: Variant) -> list[Check]:
                 quantize(fp32_file, candidate, variant)
-                int8 = evaluate_file(
-                    candidate, f"{name} (int8)", self.held_out, self.spec.digits, queries
-                )
+                int8 = evaluate_file(candidate, f"{name} (int8)", self.held_out, digits, queries)
                 checks = int8_checks(fp32, int8)
                 self.echo(format_report(f"int8 gate of {name}: {variant.description}", checks))
-                return checks
+                if not all(check.passed for check in checks):
+                    return checks
+                calibration = self.calibrate(candidate, int8=True, every_engine=False)
+                seen[variant.name] = calibration.seen
+                threshold = calibration.doubt.threshold
+                doubtful = evaluate_file(
+                    candidate, f"{name} (int8)", self.held_out, digits, queries, threshold
+                )
+                doubt_checks = int8_doubt_checks(fp32, doubtful)
+                self.echo(
+                    format_report(
+                        f"int8 doubt gate of {name}: {variant.description}, threshold "
+                        f"{threshold:.6g} (fp32 {fp32_threshold:.6g})",
+                        doubt_checks,
+                    )
+                )
+                return checks + doubt_checks
 
             chosen, tried = first_passing(variants_named(self.request.int8_variants), try_variant)
             report = {
@@ -333,9 +377,11 @@ class Exporter:
             }
             if chosen is None:
                 target.unlink(missing_ok=True)  # an older int8 file would no longer match
-                self.echo(f"FAIL: no int8 variant keeps the accuracy bar; {target} not written")
+                self.echo(
+                    f"FAIL: no int8 variant keeps the accuracy and doubt bars; {target} not written"
+                )
                 return False, report
-            finished, curves["int8"] = self.finish(candidate, int8=True)
+            finished, curves["int8"] = self.finish(candidate, int8=True, known=seen[chosen.name])
             report |= finished
             report["onnx_sha256"] = file_sha256(candidate)
             report["onnx_bytes"] = candidate.stat().st_size
