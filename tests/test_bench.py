@@ -197,15 +197,22 @@ def test_an_engine_alone_is_never_the_peer_its_own_pipeline_races():
     names = [target.name for target in check_targets(onnxruntime_only)]
     assert not any("fastest peer" in name for name in names)
     assert "fp32 with onnxruntime end to end >= 90% of ONNX Runtime's model alone" in names
+    # With OpenVINO end to end the fastest, it still races OpenVINO alone.
+    openvino_best = figures(
+        end_to_end=[*figures().end_to_end, rate("end to end", "openvino", "fp32", 512, 95_000)]
+    )
+    (best,) = [t for t in check_targets(openvino_best) if t.name.startswith("best mode")]
+    assert best.name.startswith("best mode (openvino, fp32 file)")
+    assert "vs 100,000 (spread 10%) queries/s, openvino, fp32 file in bf16 alone" in best.measured
+    assert best.shortfall == "short by 5%"
     # The spread is the rounds' range over their median.
     row = rate("end to end", "openvino", "fp32", 512, 0, rounds=(90.0, 100.0, 120.0))
     assert (row.queries_per_second, row.spread) == (100.0, pytest.approx(0.3))
 
 
-def test_table_states_the_limit_each_share_and_each_engine():
-    figures_ = figures()
-    limit = 100_000.0
-    report = {
+def report_of(figures_: Figures, limit: float = 100_000.0) -> dict:
+    """One model's report as seqadd-bench writes it into its JSON."""
+    return {
         "model": "addition-3d",
         "flops_per_query": 1_585_152,
         "matmul_flops_per_second": 158.5152e9,
@@ -221,6 +228,10 @@ def test_table_states_the_limit_each_share_and_each_engine():
         "memory": [asdict(memory) for memory in figures_.memory],
         "targets": [target.to_json() for target in check_targets(figures_)],
     }
+
+
+def test_table_states_the_limit_each_share_and_each_engine():
+    report = report_of(figures())
     table = format_table(report)
     assert "limit 100,000 queries/s = 158.5 GFLOP/s / 1,585,152 operations per query" in table
     assert "60,000 ±  5% ( 60%)" in table and "90,000 ±  5% ( 90%)" in table
@@ -233,6 +244,29 @@ def test_table_states_the_limit_each_share_and_each_engine():
     assert "peak memory streaming 10,000,000 lines (openvino): 101 MB" in table
     assert "[MISSED, short by 10%] best mode (onnxruntime, int8 file) end to end" in table
     assert "[met] peak memory < 100 MB streaming 10,000,000 lines (onnxruntime): 96 MB" in table
+
+
+def test_runs_summary_puts_each_runs_verdicts_side_by_side(tmp_path):
+    from seqadd_bench.runs_summary import summary
+
+    slower = figures(end_to_end=[rate("end to end", "onnxruntime", "fp32", 512, 50_000)])
+    runs = [
+        (name, {"models": [report_of(one)]})
+        for name, one in (("run-a", figures()), ("run-b", slower))
+    ]
+    table = summary(runs)
+    assert table.startswith("#### addition-3d (queries/s)\n")
+    lines = table.splitlines()
+    assert lines[-2] == (
+        "| run-a | 90,000 (onnxruntime, int8 file in fp32, batch 512) | 60,000 | 64,000 "
+        "| 100,000 (openvino, fp32 file in bf16) | missed (short by 10%) "
+        "| missed (short by 33%) | met |"
+    )
+    assert lines[-1] == (
+        "| run-b | 50,000 (onnxruntime, fp32 file in fp32, batch 512) | 50,000 | 64,000 "
+        "| 100,000 (openvino, fp32 file in bf16) | missed (short by 50%) "
+        "| missed (short by 44%) | missed (short by 13%) |"
+    )
 
 
 X86_CPUINFO = """processor\t: 0

@@ -25,21 +25,12 @@ def record(name: str) -> dict:
     return json.loads((ARTIFACTS / name / "metrics.json").read_text())
 
 
-#: Right answers the 3-digit int8 file flags in a row, measured on an AVX2 machine (its
-#: threshold covers one wrong answer by value there; none is flagged where it has no wrong).
-THREE_DIGIT_INT8_FLAGGED = 11
 #: Largest share of right answers flagged doubtful, per file, by value (the doubt bars).
 FLAGGED_RIGHT_BAR = {
     ("addition-3d", False): 0.0,
-    ("addition-3d", True): 1e-5,
+    ("addition-3d", True): 0.0,
     ("addition-5d", False): 0.002,
     ("addition-5d", True): 0.005,
-}
-#: Rows that miss their accuracy bar, with the most wrong answers measured there (each of them
-#: flagged doubtful: the doubt test below checks that). The 3-digit int8 file: one answer by
-#: value, which depends on the other rows of its run (the same on AVX2 and AVX-512 VNNI CPUs).
-KNOWN_MISSES = {
-    ("addition-3d", True, "uniform_by_value"): 1,
 }
 
 
@@ -83,7 +74,7 @@ def test_every_family_meets_the_bar(name, int8):
     bar = (INT8_BAR if int8 else FP32_BAR)[name]
     for row in evaluation.rows:
         # held_out is reported, not a bar: it measures generalization.
-        allowed = KNOWN_MISSES.get((name, int8, row.name), row.queries * bar)
+        allowed = row.queries * bar
         if row.name != "held_out":
             assert row.wrong <= allowed, (row.name, row.wrong, row.examples)
         if row.name not in ("held_out", "largest_query", "every_query"):
@@ -97,15 +88,14 @@ def test_every_family_meets_the_bar(name, int8):
 @pytest.mark.full_eval
 def test_no_silent_wrong_answer_and_few_flagged_right_ones(name, int8):
     """The doubt promise: every wrong answer in every family is flagged doubtful, and few
-    right answers are (none for the 3-digit fp32 file, which is right on every query)."""
+    right answers are (none for the 3-digit files, which are right on every query)."""
     evaluation = onnx_evaluation(name, int8)
     for row in evaluation.rows:
         assert row.silent_wrong == 0, (row.name, row.examples)
     by_value = evaluation.row("uniform_by_value")
     assert by_value.flagged_right <= by_value.queries * FLAGGED_RIGHT_BAR[name, int8]
     if name == "addition-3d":
-        most = THREE_DIGIT_INT8_FLAGGED if int8 else 0
-        assert all(row.flagged_right <= most for row in evaluation.rows)
+        assert all(row.flagged_right == 0 for row in evaluation.rows)
 
 
 @pytest.mark.full_eval

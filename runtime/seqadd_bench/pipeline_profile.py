@@ -135,7 +135,7 @@ def report(model: str, int8: bool, engine: str, lines: int, batch_size: int) -> 
         f"- If the work outside the model overlapped perfectly with it, {workers} workers would "
         f"take max(model alone, all stages / {workers}) = "
         f"{max(alone, total / workers):.3f} s; the rest, "
-        f"{all_workers - max(alone, total / workers):+.3f} s (negative: the noise of a "
+        f"{all_workers - max(alone, total / workers):+.3f} s (a negative figure is the noise of a "
         "shared machine), is what the workers lose to each other (the GIL, the hand-off "
         "between threads, memory bandwidth).",
         "",
