@@ -163,8 +163,11 @@ def doubt_section(report: dict) -> str:
         engines = figures.get("engines") or {"onnxruntime fp32": figures}
         for engine, seen in engines.items():
             threshold = seen.get("threshold", doubt["threshold"])
+            # "onnxruntime fp32" names the engine's own precision, which an int8 file keeps
+            # where it has int8 weights: only a lower precision (bf16) is worth a mention.
+            label = engine.removesuffix(" fp32")
             lines.append(
-                f"| `{name}` ({kind}) | {threshold:.6g} | {engine} | "
+                f"| `{name}` ({kind}) | {threshold:.6g} | {label} | "
                 f"{seen['answers']:,} ({passes}, seed {figures['seed']}) | {seen['wrong']:,} "
                 f"| {seen['flagged_right']:,} ({seen['flagged_right_share']:.4%}) |"
             )
@@ -293,7 +296,11 @@ class Exporter:
         return passed, report
 
     def calibrate(
-        self, candidate: Path, int8: bool, every_engine: bool = True, known=None
+        self,
+        candidate: Path,
+        int8: bool,
+        every_engine: bool = True,
+        known: dict[str, Observations] | None = None,
     ) -> Calibration:
         return calibrate(
             candidate,
