@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from conftest import ARTIFACTS
 
 pytest.importorskip("onnx", reason="the export needs the train extra")
 from seqadd_export.doubt import (
@@ -13,6 +16,7 @@ from seqadd_export.doubt import (
     choose_threshold,
     risk_coverage,
 )
+from seqadd_export.exporter import doubt_section
 from seqadd_runtime.families import STRESS_FAMILIES
 
 
@@ -58,3 +62,16 @@ def test_the_draw_is_at_least_the_size_asked_and_covers_every_family():
     a, _ = parts["uniform_by_value"]
     evaluation_a, _ = STRESS_FAMILIES["uniform_by_value"].draw(a.size, 3, seed=2025)
     assert not np.array_equal(a, evaluation_a)
+
+
+@pytest.mark.parametrize("name", ["addition-3d", "addition-5d"])
+def test_each_model_card_shows_the_doubt_its_export_reported(name):
+    """The card's doubt table is rendered from parity.json, and names an engine's precision
+    only when it is lower than the file's own (an int8 file in ONNX Runtime is "onnxruntime",
+    not "onnxruntime fp32")."""
+    folder = ARTIFACTS / name
+    section = doubt_section(json.loads((folder / "parity.json").read_text()))
+    assert section in (folder / "MODEL_CARD.md").read_text()
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `model")]
+    assert {row[2] for row in rows} <= {"onnxruntime", "openvino bf16"}
+    assert any("int8" in row[0] for row in rows) and any(row[2] == "onnxruntime" for row in rows)

@@ -163,8 +163,8 @@ def doubt_section(report: dict) -> str:
         engines = figures.get("engines") or {"onnxruntime fp32": figures}
         for engine, seen in engines.items():
             threshold = seen.get("threshold", doubt["threshold"])
-            # "onnxruntime fp32" names the engine's own precision, which an int8 file keeps
-            # where it has int8 weights: only a lower precision (bf16) is worth a mention.
+            # An engine computing in fp32 computes as the file says (int8 layers stay int8),
+            # so only a lower precision than the file's own (bf16) is named.
             label = engine.removesuffix(" fp32")
             lines.append(
                 f"| `{name}` ({kind}) | {threshold:.6g} | {label} | "
