@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, SHIPPED
 
 pytest.importorskip("onnx", reason="the export needs the train extra")
 from seqadd_export.doubt import (
@@ -64,7 +64,7 @@ def test_the_draw_is_at_least_the_size_asked_and_covers_every_family():
     assert not np.array_equal(a, evaluation_a)
 
 
-@pytest.mark.parametrize("name", ["addition-3d", "addition-5d"])
+@pytest.mark.parametrize("name", SHIPPED)
 def test_each_model_card_shows_the_doubt_its_export_reported(name):
     """The card's doubt table is rendered from parity.json, and names an engine's precision
     only when it is lower than the file's own (an int8 file in ONNX Runtime is "onnxruntime",
