@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS, SHIPPED
+from conftest import ARTIFACTS, REPO, SHIPPED
 
 pytest.importorskip("onnx", reason="the export needs the train extra")
 from seqadd_export.doubt import (
+    FLAG_BUDGET,
     MARGIN_FACTOR,
     Observations,
     calibration_draw,
@@ -33,6 +34,23 @@ def test_the_threshold_flags_every_wrong_answer_with_the_margin():
     assert seen.flagged_right(threshold) == 1  # 0.97
     # Without the margin, the most confident wrong answer would slip through.
     assert seen.silent_wrong(0.99) == 1
+
+
+def test_a_draw_with_wrong_answers_flags_at_least_the_budget_of_right_ones():
+    # Every wrong answer of the draw is unsure (0.6), while most right ones are sure: the
+    # margin alone would give 0.8 and leave a confident wrong answer the draw lacks silent.
+    rng = np.random.default_rng(1)
+    right = (1 - rng.random(100_000) ** 4 * 1e-2).tolist()
+    seen = observations(right, [0.6])
+    threshold = choose_threshold(seen)
+    assert threshold > 1 - (1 - 0.6) / MARGIN_FACTOR
+    assert seen.flagged_right(threshold) == int(FLAG_BUDGET * len(right))
+    assert seen.silent_wrong(threshold) == 0
+    # A draw with no wrong answer spends nothing (the 3-digit files flag no right answer).
+    assert choose_threshold(observations(right, [])) == 0.0
+    assert f"at least {FLAG_BUDGET:.1%} of the draw's right answers" in " ".join(
+        (REPO / "docs" / "export.md").read_text().split()
+    )
 
 
 def test_no_wrong_answer_means_nothing_is_doubtful():

@@ -167,3 +167,43 @@ def test_length_combination_is_exhaustive_when_small():
     }
     a, b = families.length_combination(rng, 3, 2, 500)
     assert a.size == 500 and (digit_count(a) == 3).all() and (digit_count(b) == 2).all()
+
+
+def test_digit_patterns_reach_sparse_numbers_nine_heavy_ones_and_near_complements():
+    # The blind spots a uniform draw almost never shows: both operands mostly zeros (85000+110),
+    # mostly nines, or summing to a little off a power of ten (2099+97884 = 99983). The old
+    # generator (Dirichlet digits only, exact complements only) made each 3 to 10 times rarer.
+    a, b = STRESS_FAMILIES["digit_patterns"].draw(20_000, 5, seed=1)
+    written = [(str(x), str(y)) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    length = np.array([len(x) + len(y) for x, y in written])
+    zeros = np.array([(x + y).count("0") for x, y in written])
+    nines = np.array([(x + y).count("9") for x, y in written])
+    nonzero_in_a = np.array([len(x) - x.count("0") for x, _ in written])
+    both = (a >= 10) & (b >= 10) & (length >= 7)
+    sparse = both & (zeros >= 0.6 * length) & (nonzero_in_a >= 2)
+    nine_heavy = both & (nines >= 0.6 * length) & (nines < length)
+    off_by = np.min([np.abs(a + b - 10**k) for k in range(2, 6)], axis=0)
+    near_complement = both & (off_by >= 2) & (off_by <= 50)
+    assert sparse.mean() >= 0.004
+    assert nine_heavy.mean() >= 0.025
+    assert near_complement.mean() >= 0.008
+
+
+def test_digit_patterns_line_a_shorter_operand_up_at_the_ones_digit():
+    # A copy or changed copy must meet the longer operand where addition does, at the ones
+    # digit: 89499+399 (the tail with one digit changed). Cut at the top digits instead, the
+    # short operand copied the long one's head (89499+894): about 4% copied only its tail and
+    # 15% only its head, where this generator gives 14% and 5%.
+    a, b = STRESS_FAMILIES["digit_patterns"].draw(200_000, 5, seed=1)
+    long, short = np.maximum(a, b), np.minimum(a, b)
+    five_and_three = (digit_count(long) == 5) & (digit_count(short) == 3)
+    short, tail, head = (
+        short[five_and_three],
+        long[five_and_three] % 1000,
+        long[five_and_three] // 100,
+    )
+    copies_tail_only = (short == tail) & (short != head)
+    copies_head_only = (short == head) & (short != tail)
+    assert five_and_three.sum() >= 2_000
+    assert copies_tail_only.mean() >= 0.09
+    assert copies_tail_only.mean() >= 2 * copies_head_only.mean()

@@ -10,6 +10,13 @@ lowest threshold that flags every wrong answer in it, plus a margin:
   answers are rare, so the most confident one in any finite draw understates the most
   confident one users will meet; distances to 1 spread over orders of magnitude, so the
   margin is a factor on that distance rather than a fixed amount.
+* where the draw has any wrong answer, the threshold also flags at least a fixed share of its
+  right answers (the flag budget). A model can be wrong, confidently, on digit structure the
+  draw lacks (a carry that stops just below a run of nines), while its wrong answers in the
+  draw are all far less sure: the margin alone would then leave those unseen ones silent. The
+  budget spends on them a share of right answers known in advance, half of what the 5-digit
+  fp32 file may flag, measured on a draw harder than users' queries. A file with no wrong
+  answer in its draw (a 3-digit file, whose draw asks every query) needs none.
 * an int8 file's answers depend a little on the other rows of a model run (activation ranges
   are measured per run). The draw is shuffled and answered in the runtime's own runs of
   rows, twice, in two orders, and a wrong answer in either pass must be flagged.
@@ -42,6 +49,8 @@ CALIBRATION_SEED = 7_919
 DEFAULT_QUERIES = 10_000_000
 #: The threshold's distance to 1 is the most confident wrong answer's divided by this.
 MARGIN_FACTOR = 2.0
+#: Where the draw has a wrong answer, the threshold flags at least this share of its right ones.
+FLAG_BUDGET = 0.001
 #: Shares of the draw; every other stress family shares what is left evenly.
 BY_VALUE_SHARE, USERS_SHARE, PATTERNS_SHARE = 0.4, 0.1, 0.11
 #: Points of the risk-coverage curve, on a log scale of the distance to 1.
@@ -116,12 +125,17 @@ def observe(engine: Engine, a: np.ndarray, b: np.ndarray, passes: int, seed: int
 
 
 def choose_threshold(observations: Observations) -> float:
-    """The lowest threshold that flags every wrong answer, with the margin."""
+    """The lowest threshold that flags every wrong answer, with the margin, raised where needed
+    to flag the budget's share of the right answers."""
     wrong = observations.confidence[~observations.right]
     if wrong.size == 0:
         return 0.0
     most_confident = float(wrong.max())
-    return min(1.0, 1.0 - (1.0 - most_confident) / MARGIN_FACTOR + 1e-9)
+    with_margin = 1.0 - (1.0 - most_confident) / MARGIN_FACTOR + 1e-9
+    right = np.sort(observations.confidence[observations.right])
+    # Flags the budget's share of right answers, rounded down (none of a tiny draw's).
+    budget = float(right[int(FLAG_BUDGET * right.size)]) if right.size else 0.0
+    return min(1.0, max(with_margin, budget))
 
 
 def risk_coverage(observations: Observations) -> dict[str, list[float]]:
@@ -182,7 +196,8 @@ def calibrate(
         "passes": passes,
         "seed": seed,
         "draw": {name: int(part[0].size) for name, part in parts.items()},
-        "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}",
+        "margin": f"distance to 1 divided by {MARGIN_FACTOR:g}, "
+        f"at least {FLAG_BUDGET:.1%} of right answers flagged",
         **engines[DEFAULT_ENGINE],
         "engines": engines,
     }

@@ -39,7 +39,13 @@ from seqadd_train.model import load_trained_model
 
 from seqadd_export.choices import ExportSettings, Graph
 from seqadd_export.convert import convert, lstm_node_count, set_metadata
-from seqadd_export.doubt import Calibration, Observations, calibrate, plot_risk_coverage
+from seqadd_export.doubt import (
+    FLAG_BUDGET,
+    Calibration,
+    Observations,
+    calibrate,
+    plot_risk_coverage,
+)
 from seqadd_export.parity import (
     Check,
     checks_json,
@@ -149,7 +155,9 @@ def doubt_section(report: dict) -> str:
         "is below its file's threshold is doubtful; `seqadd-run --doubtful` says what becomes "
         "of it. Each threshold is the lowest that flags every wrong answer of a calibration "
         "draw (its own seed, by value, users', every stress family and the digit patterns), "
-        "its distance to 1 then halved. Where the exporting machine computes in bf16 with "
+        "its distance to 1 then halved; where the draw has a wrong answer, it is raised if "
+        f"need be to flag at least {FLAG_BUDGET:.1%} of the draw's right answers, for wrong "
+        "answers the draw lacks. Where the exporting machine computes in bf16 with "
         "OpenVINO, the draw is answered there too and bf16 gets a threshold of its own; "
         "OpenVINO computes in bf16 only for a file calibrated so.",
         "",

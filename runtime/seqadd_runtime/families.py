@@ -229,25 +229,48 @@ def _pattern_lengths(rng: np.random.Generator, count: int, digits: int) -> tuple
 
 
 def _digit_distributions(rng: np.random.Generator, count: int) -> np.ndarray:
-    """One distribution over the ten digits per query: from nearly one digit (a concentration
-    of 0.05) to nearly uniform (5), so that zeros, nines or any digit can dominate a query."""
+    """One distribution over the ten digits per query, of one of two kinds.
+
+    Half are Dirichlet draws from nearly one digit (a concentration of 0.05) to nearly
+    uniform (5). The other half skew one digit, zero half the time, nine a quarter, any digit
+    otherwise, to a share between 0.5 and 0.95, the rest uniform over the ten: sparse numbers
+    such as 85000+110 or 800+20500, which a Dirichlet draw rarely makes (it concentrates the
+    rest on a digit or two too).
+    """
     concentration = np.exp(rng.uniform(np.log(0.05), np.log(5.0), size=(count, 1)))
-    return rng.gamma(np.broadcast_to(concentration, (count, 10))) + 1e-12
+    dirichlet = rng.gamma(np.broadcast_to(concentration, (count, 10))) + 1e-12
+    dirichlet /= dirichlet.sum(axis=1, keepdims=True)
+    dominant = np.where(
+        rng.random(count) < 0.5, 0, np.where(rng.random(count) < 0.5, 9, rng.integers(0, 10, count))
+    )
+    share = rng.uniform(0.5, 0.95, size=count)
+    skewed = np.broadcast_to(((1 - share) / 10)[:, None], (count, 10)).copy()
+    skewed[np.arange(count), dominant] += share
+    return np.where((rng.random(count) < 0.5)[:, None], dirichlet, skewed)
+
+
+def _changed(rng: np.random.Generator, rows: np.ndarray) -> np.ndarray:
+    """A copy of digit rows with one or two digits (each with probability 0.7) redrawn."""
+    count, digits = rows.shape
+    changed = rows.copy()
+    for _ in range(2):
+        position = rng.integers(0, digits, size=count)
+        replace = np.flatnonzero(rng.random(count) < 0.7)
+        changed[replace, position[replace]] = rng.integers(0, 10, size=replace.size)
+    return changed
 
 
 def _structured(rng: np.random.Generator, first: np.ndarray, kind: np.ndarray) -> np.ndarray:
     """Digits of a second operand made from the first's by a structure of each query's
-    ``kind``: 1 the same digits, 2 mirrored, 3 the nines' complement, 4 a copy with one or
-    two digits changed (0 keeps nothing of it: the caller draws it afresh)."""
-    count, digits = first.shape
-    changed = first.copy()
-    for _ in range(2):
-        position = rng.integers(0, digits, size=count)
-        replace = rng.random(count) < 0.7
-        rows = np.flatnonzero(replace)
-        changed[rows, position[rows]] = rng.integers(0, 10, size=rows.size)
-    options = np.stack([first, first, first[:, ::-1], 9 - first, changed])
-    return options[kind, np.arange(count)]
+    ``kind``: 1 the same digits, 2 mirrored, 3 the nines' complement (the sum is all nines),
+    4 a copy with a digit or two changed, 5 the complement with a digit or two changed (sums
+    a little off 99999 or 100000, where a carry almost runs through). 0 keeps nothing of the
+    first: the caller draws it afresh."""
+    complement = 9 - first
+    options = np.stack(
+        [first, first, first[:, ::-1], complement, _changed(rng, first), _changed(rng, complement)]
+    )
+    return options[kind, np.arange(first.shape[0])]
 
 
 def _pattern_queries(
@@ -264,11 +287,14 @@ def _pattern_queries(
         (kind == 0)[:, None], _digits_of(rng, probabilities, digits), _structured(rng, first, kind)
     )
     length_a, length_b = _pattern_lengths(rng, count, digits)
-    return _value(first, length_a), _value(second, length_b)
+    # A shorter operand keeps the LAST digits of its row, so that the relation lines up at the
+    # ones digit as addition does: 89499+399 (a changed tail), not 89499+894 (a changed head).
+    full = np.full(count, digits)
+    return _value(first, full) % 10**length_a, _value(second, full) % 10**length_b
 
 
 def _digit_patterns(rng: np.random.Generator, count: int, digits: int) -> Pairs:
-    return _both_orders(*_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4)))
+    return _both_orders(*_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4, 5)))
 
 
 def _periodic(rng: np.random.Generator, count: int, digits: int) -> Pairs:
@@ -378,9 +404,9 @@ STRESS_FAMILIES: dict[str, Family] = {
         Family(
             "digit_patterns",
             "each query its own digit distribution, lengths and structure (same, mirrored, "
-            "complement, changed copy)",
+            "complement, changed copy or complement)",
             _digit_patterns,
-            training_weight=6,
+            training_weight=12,
         ),
     )
 }
