@@ -207,3 +207,27 @@ def test_digit_patterns_line_a_shorter_operand_up_at_the_ones_digit():
     assert five_and_three.sum() >= 2_000
     assert copies_tail_only.mean() >= 0.09
     assert copies_tail_only.mean() >= 2 * copies_head_only.mean()
+
+
+def _climbs_a_ladder(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Queries whose ones column carries into a 9+9 tens column, over a column where the
+    carry stops (96191+199, 89499+399)."""
+
+    def column(place: int) -> tuple[np.ndarray, np.ndarray]:
+        return a // 10**place % 10, b // 10**place % 10
+
+    (a0, b0), (a1, b1), (a2, b2) = column(0), column(1), column(2)
+    return (a0 + b0 >= 10) & (a1 == 9) & (b1 == 9) & (a2 + b2 <= 8)
+
+
+def test_digit_patterns_climb_carry_ladders_that_stop():
+    # A 9+9 column with a carry in passes on one carry, not two (96191+199 = 96390): such
+    # ladders must be common in the generator (a uniform draw has about 0.2%), also with a
+    # short operand lined up under a long one.
+    a, b = STRESS_FAMILIES["digit_patterns"].draw(200_000, 5, seed=1)
+    ladder = _climbs_a_ladder(a, b)
+    short_under_long = (np.minimum(a, b) < 1000) & (np.maximum(a, b) >= 10_000)
+    uniform = _climbs_a_ladder(*STRESS_FAMILIES["uniform_by_value"].draw(200_000, 5, seed=1))
+    assert ladder.mean() >= 0.02
+    assert ladder.mean() >= 5 * uniform.mean()
+    assert (ladder & short_under_long).mean() >= 0.0015

@@ -273,19 +273,53 @@ def _structured(rng: np.random.Generator, first: np.ndarray, kind: np.ndarray) -
     return options[kind, np.arange(first.shape[0])]
 
 
+def _carry_ladder(rng: np.random.Generator, first: np.ndarray, second: np.ndarray) -> tuple:
+    """Digit rows rewritten so that a carry climbs from the ones digit through a ladder of
+    columns (each summing to 9 or more, 9+9 half the time) and stops at a column summing to 8
+    or less, just below or well below a nine (89499+399, 96191+199): a 9+9 column with a carry
+    in must pass on one carry, not two. Columns above the stop keep their digits."""
+    count, digits = first.shape
+    # The stop column's index, most significant first (a one-digit row is its stop column).
+    stop = rng.integers(0, max(digits - 1, 1), size=count)
+    position = np.arange(digits)
+    in_ladder = position[None, :] > stop[:, None]
+    digit = rng.integers(0, 10, size=(count, digits))
+    partner = np.maximum(9 - digit, rng.integers(0, 10, size=(count, digits)))
+    nines = rng.random((count, digits)) < 0.5
+    ladder_a, ladder_b = np.where(nines, 9, digit), np.where(nines, 9, partner)
+    # The ones column starts the carry: its digits sum to 10 or more.
+    ones_a = rng.integers(1, 10, size=count)
+    ladder_a[:, -1] = np.where(nines[:, -1], 9, ones_a)
+    ladder_b[:, -1] = np.where(nines[:, -1], 9, rng.integers(10 - ones_a, 10))
+    swap = rng.random((count, digits)) < 0.5
+    ladder_a, ladder_b = np.where(swap, ladder_b, ladder_a), np.where(swap, ladder_a, ladder_b)
+    first = np.where(in_ladder, ladder_a, first)
+    second = np.where(in_ladder, ladder_b, second)
+    rows = np.arange(count)
+    stop_sum = np.where(rng.random(count) < 0.5, 8, rng.integers(0, 9, size=count))
+    stop_a = rng.integers(0, stop_sum + 1)
+    first[rows, stop], second[rows, stop] = stop_a, stop_sum - stop_a
+    return first, second
+
+
 def _pattern_queries(
     rng: np.random.Generator, count: int, digits: int, kinds: tuple[int, ...]
 ) -> Pairs:
     """Queries with digit-level structure, each query drawing its own digit distribution,
     operand lengths and one of ``kinds`` of relation between its operands (see
-    :func:`_structured`; 0 draws the second operand from the same distribution)."""
+    :func:`_structured`; 0 draws the second operand from the same distribution; 6 rewrites
+    both into a carry ladder, see :func:`_carry_ladder`)."""
     probabilities = _digit_distributions(rng, count)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     first = _digits_of(rng, probabilities, digits)
     kind = rng.choice(np.array(kinds), size=count)
+    ladder = kind == 6
     second = np.where(
-        (kind == 0)[:, None], _digits_of(rng, probabilities, digits), _structured(rng, first, kind)
+        ((kind == 0) | ladder)[:, None],
+        _digits_of(rng, probabilities, digits),
+        _structured(rng, first, np.where(ladder, 0, kind)),
     )
+    first[ladder], second[ladder] = _carry_ladder(rng, first[ladder], second[ladder])
     length_a, length_b = _pattern_lengths(rng, count, digits)
     # A shorter operand keeps the LAST digits of its row, so that the relation lines up at the
     # ones digit as addition does: 89499+399 (a changed tail), not 89499+894 (a changed head).
@@ -294,7 +328,7 @@ def _pattern_queries(
 
 
 def _digit_patterns(rng: np.random.Generator, count: int, digits: int) -> Pairs:
-    return _both_orders(*_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4, 5)))
+    return _both_orders(*_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4, 5, 6)))
 
 
 def _periodic(rng: np.random.Generator, count: int, digits: int) -> Pairs:
@@ -404,7 +438,7 @@ STRESS_FAMILIES: dict[str, Family] = {
         Family(
             "digit_patterns",
             "each query its own digit distribution, lengths and structure (same, mirrored, "
-            "complement, changed copy or complement)",
+            "complement, changed copy or complement, carry ladder)",
             _digit_patterns,
             training_weight=12,
         ),
