@@ -222,12 +222,12 @@ def _climbs_a_ladder(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def test_digit_patterns_climb_carry_ladders_that_stop():
     # A 9+9 column with a carry in passes on one carry, not two (96191+199 = 96390): such
-    # ladders must be common in the generator (a uniform draw has about 0.2%), also with a
-    # short operand lined up under a long one.
+    # ladders must be common in the generator (a uniform draw has about 0.2%, the generator's
+    # other six structures about 1.3%), also with a short operand lined up under a long one.
     a, b = STRESS_FAMILIES["digit_patterns"].draw(200_000, 5, seed=1)
     ladder = _climbs_a_ladder(a, b)
     short_under_long = (np.minimum(a, b) < 1000) & (np.maximum(a, b) >= 10_000)
     uniform = _climbs_a_ladder(*STRESS_FAMILIES["uniform_by_value"].draw(200_000, 5, seed=1))
     assert ladder.mean() >= 0.02
-    assert ladder.mean() >= 5 * uniform.mean()
+    assert ladder.mean() >= 10 * uniform.mean()
     assert (ladder & short_under_long).mean() >= 0.0015

@@ -274,12 +274,15 @@ def _structured(rng: np.random.Generator, first: np.ndarray, kind: np.ndarray) -
 
 
 def _carry_ladder(rng: np.random.Generator, first: np.ndarray, second: np.ndarray) -> tuple:
-    """Digit rows rewritten so that a carry climbs from the ones digit through a ladder of
-    columns (each summing to 9 or more, 9+9 half the time) and stops at a column summing to 8
-    or less, just below or well below a nine (89499+399, 96191+199): a 9+9 column with a carry
-    in must pass on one carry, not two. Columns above the stop keep their digits."""
+    """Digit rows whose low columns are rewritten so that a carry climbs from the ones digit
+    through a ladder of columns (each summing to 9 or more, 9+9 half the time) and stops at a
+    column summing to 8 or less (half the time exactly 8, so that the carry makes it a nine):
+    96191+199, 85499+399. A 9+9 column with a carry in must pass on one carry, not two.
+    Columns above the stop keep their digits. A shorter operand cut from a row can end the
+    ladder below its stop column."""
     count, digits = first.shape
-    # The stop column's index, most significant first (a one-digit row is its stop column).
+    # The stop column's index, most significant first. A one-digit row is its stop column
+    # alone: it carries nothing.
     stop = rng.integers(0, max(digits - 1, 1), size=count)
     position = np.arange(digits)
     in_ladder = position[None, :] > stop[:, None]
