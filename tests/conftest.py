@@ -8,6 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# A property test checks answers, not speed (that is seqadd-bench's job): no per-example
+# deadline, which a loaded CI machine (slim-check runs its checks side by side) can miss.
+settings.register_profile("seqadd", deadline=None)
+settings.load_profile("seqadd")
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
