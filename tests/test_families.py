@@ -231,3 +231,49 @@ def test_digit_patterns_climb_carry_ladders_that_stop():
     assert ladder.mean() >= 0.02
     assert ladder.mean() >= 10 * uniform.mean()
     assert (ladder & short_under_long).mean() >= 0.0015
+
+
+def _carry_stops_under_a_nine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Queries whose short operand's carry runs up to its leading column and stops there,
+    under a 9 of the long operand (89499+399 = 89898, which a model can write 89998)."""
+    long, short = np.maximum(a, b), np.minimum(a, b)
+    found = np.zeros(a.size, dtype=bool)
+    for length in range(2, 5):
+        columns = [a // 10**place % 10 + b // 10**place % 10 for place in range(length)]
+        shape = (digit_count(short) == length) & (digit_count(long) > length)
+        shape &= (columns[0] >= 10) & (columns[-1] <= 8) & (long // 10**length % 10 == 9)
+        for column in columns[1:-1]:
+            shape &= column >= 9
+        found |= shape
+    return found
+
+
+def test_digit_patterns_stop_carries_under_nines():
+    # The carry must stop at the short operand's leading column even when the long operand
+    # has a 9 above it: some carry ladders stop under columns summing to nine, which makes
+    # this shape several times as common as in a uniform draw (without them, 2.4 times).
+    a, b = STRESS_FAMILIES["digit_patterns"].draw(200_000, 5, seed=1)
+    stops = _carry_stops_under_a_nine(a, b)
+    uniform = _carry_stops_under_a_nine(
+        *STRESS_FAMILIES["uniform_by_value"].draw(200_000, 5, seed=1)
+    )
+    assert _carry_stops_under_a_nine(np.array([89499, 399]), np.array([399, 89499])).all()
+    assert stops.mean() >= 0.005
+    assert stops.mean() >= 5 * uniform.mean()
+
+
+def test_carry_ladder_columns_spread_their_sums_evenly_from_nine_to_seventeen():
+    # Besides 9+9, every sum from 9 to 17 alike (5% each), 9+8 as often as 9+0: a 9+8 column
+    # with a carry in writes 8 (36099+489 = 36588), a 9+9 one 9. Drawn as max(9-d, u), the
+    # sums were 9 on 27% of the rungs and 17 on 1%.
+    rng = np.random.default_rng(5)
+    first, second = (rng.integers(0, 10, size=(100_000, 5)) for _ in range(2))
+    a, b = families._carry_ladder(rng, first, second)
+    ones, tens = a[:, 4] + b[:, 4], a[:, 3] + b[:, 3]
+    assert (ones >= 10).all()
+    # The tens column is a rung of the ladder unless the carry stops there (a quarter of rows).
+    rung = tens[tens >= 9]
+    shares = np.bincount(rung, minlength=19) / rung.size
+    assert rung.size >= 0.7 * tens.size
+    assert (shares[9:18] >= 0.03).all() and (shares[9:18] <= 0.08).all()
+    assert shares[18] >= 0.5

@@ -273,23 +273,32 @@ def _structured(rng: np.random.Generator, first: np.ndarray, kind: np.ndarray) -
     return options[kind, np.arange(first.shape[0])]
 
 
+#: The kind of query (see :func:`_pattern_queries`) that :func:`_carry_ladder` rewrites; the
+#: kinds below it are :func:`_structured`'s.
+_CARRY_LADDER = 6
+
+
 def _carry_ladder(rng: np.random.Generator, first: np.ndarray, second: np.ndarray) -> tuple:
     """Digit rows whose low columns are rewritten so that a carry climbs from the ones digit
-    through a ladder of columns (each summing to 9 or more, 9+9 half the time) and stops at a
+    through a ladder of columns (9+9 half the time, else summing to 9 to 18) and stops at a
     column summing to 8 or less (half the time exactly 8, so that the carry makes it a nine):
     96191+199, 85499+399. A 9+9 column with a carry in must pass on one carry, not two.
-    Columns above the stop keep their digits. A shorter operand cut from a row can end the
-    ladder below its stop column."""
+    Some ladders (about a quarter at 5 digits, none at 1 or 2) stop under a run of columns
+    summing to 9, which the carry must not enter; columns above that keep their digits. A
+    shorter operand cut from a row can end the ladder below its stop column, or change the
+    sums of the run above it."""
     count, digits = first.shape
     # The stop column's index, most significant first. A one-digit row is its stop column
     # alone: it carries nothing.
     stop = rng.integers(0, max(digits - 1, 1), size=count)
     position = np.arange(digits)
     in_ladder = position[None, :] > stop[:, None]
-    digit = rng.integers(0, 10, size=(count, digits))
-    partner = np.maximum(9 - digit, rng.integers(0, 10, size=(count, digits)))
+    # A ladder column's sum is uniform from 9 to 18 (9+8 with a carry in writes 8, not 9),
+    # split uniformly between the two digits.
+    column_sum = rng.integers(9, 19, size=(count, digits))
+    digit = rng.integers(column_sum - 9, 10)
     nines = rng.random((count, digits)) < 0.5
-    ladder_a, ladder_b = np.where(nines, 9, digit), np.where(nines, 9, partner)
+    ladder_a, ladder_b = np.where(nines, 9, digit), np.where(nines, 9, column_sum - digit)
     # The ones column starts the carry: its digits sum to 10 or more.
     ones_a = rng.integers(1, 10, size=count)
     ladder_a[:, -1] = np.where(nines[:, -1], 9, ones_a)
@@ -302,7 +311,16 @@ def _carry_ladder(rng: np.random.Generator, first: np.ndarray, second: np.ndarra
     stop_sum = np.where(rng.random(count) < 0.5, 8, rng.integers(0, 9, size=count))
     stop_a = rng.integers(0, stop_sum + 1)
     first[rows, stop], second[rows, stop] = stop_a, stop_sum - stop_a
-    return first, second
+    # Half of the ladders get a run, from a uniform start down to just above the stop (empty
+    # when the start is the stop), of columns summing to 9, a 9 and a 0 more than half the
+    # time: 89499+399 = 89898, which a model misled by the nines above writes 89998.
+    run_start = rng.integers(0, stop + 1)
+    under_nines = (position[None, :] < stop[:, None]) & (position[None, :] >= run_start[:, None])
+    under_nines &= (rng.random(count) < 0.5)[:, None]
+    high = np.where(rng.random((count, digits)) < 0.5, 9, rng.integers(0, 10, size=(count, digits)))
+    flip = rng.random((count, digits)) < 0.5
+    nines_a, nines_b = np.where(flip, 9 - high, high), np.where(flip, high, 9 - high)
+    return np.where(under_nines, nines_a, first), np.where(under_nines, nines_b, second)
 
 
 def _pattern_queries(
@@ -310,13 +328,13 @@ def _pattern_queries(
 ) -> Pairs:
     """Queries with digit-level structure, each query drawing its own digit distribution,
     operand lengths and one of ``kinds`` of relation between its operands (see
-    :func:`_structured`; 0 draws the second operand from the same distribution; 6 rewrites
-    both into a carry ladder, see :func:`_carry_ladder`)."""
+    :func:`_structured`; 0 draws the second operand from the same distribution;
+    ``_CARRY_LADDER`` rewrites both into a carry ladder, see :func:`_carry_ladder`)."""
     probabilities = _digit_distributions(rng, count)
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     first = _digits_of(rng, probabilities, digits)
     kind = rng.choice(np.array(kinds), size=count)
-    ladder = kind == 6
+    ladder = kind == _CARRY_LADDER
     second = np.where(
         ((kind == 0) | ladder)[:, None],
         _digits_of(rng, probabilities, digits),
@@ -331,7 +349,9 @@ def _pattern_queries(
 
 
 def _digit_patterns(rng: np.random.Generator, count: int, digits: int) -> Pairs:
-    return _both_orders(*_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4, 5, 6)))
+    return _both_orders(
+        *_pattern_queries(rng, count, digits, kinds=(0, 1, 2, 3, 4, 5, _CARRY_LADDER))
+    )
 
 
 def _periodic(rng: np.random.Generator, count: int, digits: int) -> Pairs:
