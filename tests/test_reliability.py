@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -24,6 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from seqadd_runtime import Adder, QueryError, SeqaddError
 from seqadd_runtime.artifact import PREFIX
+from seqadd_runtime.entry import MIN_ADDRESS_SPACE_MB
+from seqadd_runtime.errors import resource_failure, says_out_of_memory
 
 MODEL = ARTIFACTS / "addition-3d"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -714,32 +717,84 @@ LIMITED = (
     "else:\n"
     "    import seqadd_runtime.cli\n"
     "    threading.stack_size(2**29)  # as a thread limit would: a worker cannot start\n"
-    "    limit(2**28)\n"
+    "    limit(2**28 + 2**26)  # past the floor on the address space, below the stacks\n"
     "sys.argv = ['seqadd-run', *sys.argv[2:]]\n"
     "seqadd_runtime.entry.seqadd_run()\n"
 )
 
 
-# The room left under the limit once the entry point is imported: where the limit strikes
-# first (the signal set-up, typer, numpy, ONNX Runtime) moves with it and with the versions.
-ROOMS = [0, 2**16, 2**19, 2**20, 2**21, 2**22, 2**23, 2**24, 2**25]
+# The room left under the limit once the entry point is imported. Below the floor every room
+# is refused by the check before the libraries load (they would fail in every way there:
+# unmappable libraries, an OpenBLAS that exits or spins, an abort); above it, wherever the limit
+# strikes moves with the room and with the versions of numpy, ONNX Runtime and typer.
+ROOMS_BELOW = [0, 2**16, 2**20, 2**24, 2**26, 96 * 2**20, 2**27, (MIN_ADDRESS_SPACE_MB - 1) * 2**20]
+ROOMS_ABOVE = [(MIN_ADDRESS_SPACE_MB + extra) * 2**20 for extra in (16, 64, 256)]
 
 
-@pytest.mark.parametrize("stage", [f"load {room}" for room in ROOMS] + ["thread"])
-def test_a_memory_or_thread_limit_is_one_line_and_status_2(tmp_path: Path, stage):
-    """Under a limit on the address space (ulimit -v, a container's): libraries that cannot
-    load are one line and status 2, wherever the limit strikes; worker threads that cannot
-    start leave the work to the main thread, and every line is still answered."""
+def limited_run(tmp_path: Path, *stage: str) -> subprocess.CompletedProcess:
     queries = tmp_path / "q.txt"
     queries.write_bytes(b"123+456\n" * 5_000)
-    result = subprocess.run(
-        [sys.executable, "-c", LIMITED, *stage.split(), "--model", str(MODEL), "-f", str(queries),
+    return subprocess.run(
+        [sys.executable, "-c", LIMITED, *stage, "--model", str(MODEL), "-f", str(queries),
          "--threads", "2", "--batch-size", "64"],
         capture_output=True, timeout=600,
     )  # fmt: skip
-    if stage == "thread":
+
+
+@pytest.mark.parametrize("room", ROOMS_BELOW)
+def test_too_small_an_address_space_is_refused_in_one_line_before_loading(tmp_path, room):
+    result = limited_run(tmp_path, "load", str(room))
+    assert result.returncode == 2, result.stderr.decode()[-3000:]
+    left = re.fullmatch(
+        r"seqadd-run: cannot start: out of memory: the address-space limit \(ulimit -v\) leaves"
+        rf" (\d+) MB, and starting needs at least {MIN_ADDRESS_SPACE_MB} MB",
+        one_line(result),
+    )
+    assert left, one_line(result)
+    # the process's own size moves by a few pages between setting the limit and the check
+    assert abs(int(left[1]) - room // 2**20) <= 1
+    assert result.stdout == b""
+
+
+@pytest.mark.parametrize("stage", [f"load {room}" for room in ROOMS_ABOVE] + ["thread"])
+def test_a_memory_or_thread_limit_is_one_line_and_status_2(tmp_path: Path, stage):
+    """Under a limit on the address space (ulimit -v, a container's) that passes the check:
+    libraries that cannot load or allocate are one line and status 2, wherever the limit
+    strikes; worker threads that cannot start leave the work to the main thread, and every
+    line is still answered."""
+    result = limited_run(tmp_path, *stage.split())
+    if stage == "thread" or result.returncode == 0:
         assert result.returncode == 0, result.stderr.decode()[-3000:]
         assert result.stdout == b"579\n" * 5_000 and result.stderr == b""
         return
     assert result.returncode == 2, result.stderr.decode()[-3000:]
-    assert "cannot start: " in one_line(result)
+    assert "out of memory" in one_line(result)
+
+
+def test_a_native_librarys_own_words_for_running_out_of_memory_are_one_reason():
+    loader = ImportError(
+        "/venv/lib/python3.11/site-packages/numpy.libs/libscipy_openblas64_.so:"
+        " failed to map segment from shared object"
+    )
+    numpy_advice = ImportError("\n\nIMPORTANT: PLEASE READ THIS FOR ADVICE ON HOW TO SOLVE THIS")
+    numpy_advice.__cause__ = loader
+    assert resource_failure(numpy_advice) == "out of memory: cannot load libscipy_openblas64_.so"
+    assert resource_failure(ImportError("Exception caught: std::bad_alloc")) == "out of memory"
+    assert says_out_of_memory(RuntimeError("[ONNXRuntimeError] : 6 : std::bad_alloc"))
+    assert resource_failure(ImportError("No module named 'onnxruntime'")) is None
+    assert not says_out_of_memory(RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Protobuf parsing"))
+
+
+def test_the_interpreter_losing_its_exception_for_want_of_memory_is_one_line(monkeypatch, capsys):
+    """Out of memory, CPython can return from a call with no exception set: the caller gets a
+    SystemError the command's own handlers never see."""
+    import seqadd_runtime.entry as entry
+
+    def lose_the_exception(module: str, prog: str) -> int:
+        raise SystemError("error return without exception set")
+
+    monkeypatch.setattr(entry, "_start", lose_the_exception)
+    with pytest.raises(SystemExit) as stop:
+        entry.seqadd_run()
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "seqadd-run: cannot start: out of memory\n"

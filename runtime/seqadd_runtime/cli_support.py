@@ -62,8 +62,8 @@ def fail_with(prog: str) -> Callable[..., NoReturn]:
 
 def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     """Run a typer app; returns its exit status, with usage errors reduced to one line."""
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)  # builds the parameters: this allocates too
         status = command.main(
             args=sys.argv[1:] if args is None else args, prog_name=prog, standalone_mode=False
         )
@@ -79,7 +79,9 @@ def run(app: typer.Typer, prog: str, args: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output has gone: quiet, as Unix tools are
         abandon_stdout()
         return 128 + signal.SIGPIPE
-    except (MemoryError, RuntimeError) as error:
+    except (MemoryError, RuntimeError, ImportError) as error:
+        # ImportError: a library imported only when a command needs it (ONNX Runtime) that
+        # cannot be mapped under a memory limit.
         message = resource_failure(error)
         if message is None:
             raise

@@ -19,7 +19,7 @@ import numpy as np
 from seqadd_runtime.artifact import ArtifactError, ModelInfo, Probes
 from seqadd_runtime.codec import decode_few, encode_pairs
 from seqadd_runtime.cpus import usable_cpus
-from seqadd_runtime.errors import first_line
+from seqadd_runtime.errors import first_line, says_out_of_memory
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -236,6 +236,8 @@ class ModelEngine(Engine):
                 str(path), sess_options=options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # ORT raises its own types for corrupt or foreign files
+            if says_out_of_memory(error):
+                raise MemoryError("ONNX Runtime could not load the model") from None
             raise ArtifactError(
                 f"cannot load {path} as an ONNX model: {first_line(error)}"
             ) from error
@@ -268,6 +270,6 @@ class ModelEngine(Engine):
         try:
             return self.session.run([self.info.output_name], {self.info.input_name: ids})[0]
         except Exception as error:  # ORT's own types; running out of memory is not a bug
-            if "Failed to allocate memory" not in str(error):
+            if not says_out_of_memory(error):
                 raise
             raise MemoryError("ONNX Runtime could not allocate its buffers") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 
 def reason_of(error: BaseException) -> str:
@@ -33,7 +34,44 @@ def resource_failure(error: BaseException) -> str | None:
         return "out of memory"
     if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
         return "cannot start a thread: the limit on threads or memory is reached"
+    if isinstance(error, ImportError) and says_out_of_memory(error):  # a library not set up
+        library = _library_that_did_not_fit(error)
+        return "out of memory" + (f": cannot load {library}" if library else "")
     return None
+
+
+#: What a library says when an allocation fails: the dynamic loader mapping a shared library
+#: under a memory limit, and C++ code (ONNX Runtime) whose allocator gave up.
+_OUT_OF_MEMORY_SIGNS = (
+    "failed to map segment from shared object",
+    "cannot map zero-fill pages",
+    "cannot allocate memory",
+    "bad_alloc",
+    "failed to allocate memory",
+)
+
+
+def says_out_of_memory(error: BaseException) -> bool:
+    """Whether an error from a native library (or one it wraps: numpy wraps the loader's in a
+    page of advice) says that memory ran out."""
+    return _out_of_memory_line(error) is not None
+
+
+def _out_of_memory_line(error: BaseException | None) -> str | None:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        for line in str(error).splitlines():
+            if any(sign in line.lower() for sign in _OUT_OF_MEMORY_SIGNS):
+                return line
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _library_that_did_not_fit(error: BaseException) -> str | None:
+    """The file name of the shared library the loader could not map, or None."""
+    parts = (_out_of_memory_line(error) or "").split(": ")  # "[...: ]/path/libx.so: failed..."
+    return os.path.basename(parts[-2]) if len(parts) > 1 and ".so" in parts[-2] else None
 
 
 class SeqaddError(Exception):
