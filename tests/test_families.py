@@ -263,7 +263,7 @@ def test_digit_patterns_stop_carries_under_nines():
 
 
 def test_carry_ladder_columns_spread_their_sums_evenly_from_nine_to_seventeen():
-    # Besides 9+9, every sum from 9 to 17 alike (5% each), 9+8 as often as 9+0: a 9+8 column
+    # Besides 9+9, every sum from 9 to 17 alike (5% each), 17 as often as 9: a 9+8 column
     # with a carry in writes 8 (36099+489 = 36588), a 9+9 one 9. Drawn as max(9-d, u), the
     # sums were 9 on 27% of the rungs and 17 on 1%.
     rng = np.random.default_rng(5)

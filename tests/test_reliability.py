@@ -685,20 +685,25 @@ def test_add_arrays_memory_is_bounded_whatever_the_size():
 
 
 def test_close_from_another_thread_during_a_call_lets_the_call_complete():
-    """close() while add_arrays runs in another thread, at random moments: the call still
-    returns every answer (what it had not handed to the workers, it answers itself)."""
+    """close() while add_arrays runs in another thread, at random moments over the whole call
+    (before, between and after the hand-offs): the call still returns every answer (what it
+    had not handed to the workers, it answers itself)."""
     import random
     import threading
 
+    from seqadd_runtime.adder import API_CHUNK
     from seqadd_runtime.engine import ModelEngine
 
     adder = Adder(ModelEngine.load(MODEL / "model.onnx", threads=1), workers=2)
-    a = np.arange(30_000) % 1000
+    a = np.arange(4 * API_CHUNK) % 1000  # four hand-offs: more than the two workers take
     b = a[::-1].copy()
+    adder.add_arrays(a, b)  # the workers started, so that the call below is timed alone
+    started = time.perf_counter()
     expected, _ = adder.add_arrays(a, b)
+    call_seconds = time.perf_counter() - started
     rng = random.Random(0)
     for _ in range(200):
-        closer = threading.Timer(rng.uniform(0, 0.05), adder.close)
+        closer = threading.Timer(rng.uniform(0, 1.2 * call_seconds), adder.close)
         closer.start()
         sums, _ = adder.add_arrays(a, b)
         closer.join()
