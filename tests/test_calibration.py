@@ -53,6 +53,41 @@ def test_a_draw_with_wrong_answers_flags_at_least_the_budget_of_right_ones():
     )
 
 
+def test_a_sure_wrong_second_look_raises_the_threshold_until_every_wrong_answer_is_flagged():
+    """Below the threshold, answers are asked again (b+a) and the surer answer kept. A second
+    look that is wrong and surer than the threshold raises it (with the margin); the queries
+    it newly covers are asked too, until nothing wrong is left above it."""
+    #               first look: right ...................... wrong
+    confidence = np.array([0.999, 0.9999, 0.93, 0.98, 0.995, 0.9], np.float32)
+    right = np.array([True, True, True, True, True, False])
+    # What b+a answers for each query: rows 2 and 3 wrong and surer than their first look.
+    second_confidence = np.array([0.9, 0.9, 0.97, 0.992, 0.99, 0.99999], np.float32)
+    second_right = np.array([True, True, False, False, True, True])
+    a, b = np.arange(6), np.arange(6)
+    seen = Observations(confidence, right, a, b)
+    asked = []
+
+    def ask_below(threshold: float) -> None:
+        asked.append(threshold)
+        if seen.second_confidence is None:
+            seen.second_confidence = np.full(6, np.nan, np.float32)
+            seen.second_right = np.zeros(6, bool)
+        rows = confidence < threshold
+        seen.second_confidence[rows] = second_confidence[rows]
+        seen.second_right[rows] = second_right[rows]
+
+    threshold = choose_threshold(seen, ask_below)
+    # 0.95 flags the wrong first look (row 5), whose second look is right: asked 2 (0.97,
+    # wrong) -> 0.985, then 3 (0.992, wrong) -> 0.996, then 4 (0.99 < 0.995, kept first).
+    assert asked == [pytest.approx(0.95, abs=1e-7), pytest.approx(0.985, abs=1e-7),
+                     pytest.approx(0.996, abs=1e-7)]  # fmt: skip
+    assert threshold == asked[-1] and threshold > second_confidence[3]
+    assert seen.silent_wrong(threshold) == 0 and seen.wrong(threshold) == 2
+    assert seen.flagged_right(threshold) == 1  # row 4 (0.995, its second look less sure)
+    # Without second looks the first looks' threshold holds: one wrong answer, flagged.
+    assert choose_threshold(Observations(confidence, right)) == pytest.approx(0.95, abs=1e-7)
+
+
 def test_no_wrong_answer_means_nothing_is_doubtful():
     seen = observations([0.5, 0.999], [])
     assert choose_threshold(seen) == 0.0

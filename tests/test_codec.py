@@ -11,6 +11,7 @@ from seqadd_runtime.codec import (
     QuerySpec,
     _encode_few,
     _encode_many,
+    commute_queries,
     decode_answers,
     decode_few,
     decode_queries,
@@ -40,6 +41,15 @@ def operand_batches(draw):
     operand = st.integers(0, 10**digits - 1)
     pairs = draw(st.lists(st.tuples(operand, operand), min_size=1, max_size=40))
     return QuerySpec(digits, reverse), pairs
+
+
+@given(operand_batches())
+def test_commuted_queries_are_b_plus_a(case):
+    spec, pairs = case
+    a, b = (np.array(side, dtype=np.int64) for side in zip(*pairs, strict=True))
+    np.testing.assert_array_equal(
+        commute_queries(_encode_many(a, b, spec), spec), _encode_many(b, a, spec)
+    )
 
 
 @given(operand_batches())

@@ -67,13 +67,56 @@ def test_every_shipped_file_carries_a_calibrated_threshold_and_probes():
             assert figures["silent_wrong"] == 0 and figures["passes"] == (
                 2 if "int8" in file else 1
             )
-            assert 0.0 <= doubt.threshold < 1.0
+            assert 0.0 <= doubt.threshold < 1.0 and doubt.second_look
             assert probes is not None and len(probes.queries) == 32
             engines = figures["engines"]
             assert "onnxruntime fp32" in engines, (name, file)
             for seen in engines.values():
                 assert seen["answers"] == figures["answers"] and seen["silent_wrong"] == 0
             assert ("bf16" in probes.tolerances) == ("openvino bf16" in engines)
+
+
+def test_a_second_look_keeps_the_surer_of_a_plus_b_and_b_plus_a_below_the_threshold(tmp_path):
+    """Engine.predict with a second look: an answer below the threshold is asked again with
+    the operands swapped and the more confident of the two kept; above it, the first stays.
+    The reference asks both orders of every query from a copy without the second look."""
+    threshold = median_confidence()
+    plain = with_metadata(tmp_path, doubt={"threshold": threshold})
+    looked = with_metadata(tmp_path, doubt={"threshold": threshold, "second_look": True})
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 1000, 5000), rng.integers(0, 1000, 5000)
+    with Adder.load(plain, doubtful="answer") as adder:
+        first, first_confidence = adder.add_arrays(a, b)
+        second, second_confidence = adder.add_arrays(b, a)
+    below = first_confidence < threshold
+    taken = below & (second_confidence > first_confidence)
+    assert 0 < taken.sum() < below.sum() < below.size  # every case occurs
+    with Adder.load(looked, doubtful="answer") as adder:
+        values, confidence = adder.add_arrays(a, b)
+        texts = adder.add([f"{x}+{y}" for x, y in zip(a[:600], b[:600], strict=True)])
+    np.testing.assert_array_equal(values, np.where(taken, second, first))
+    np.testing.assert_array_equal(confidence, np.where(taken, second_confidence, first_confidence))
+    assert texts == [str(value) for value in values[:600]]  # lines take it too
+
+
+def test_the_calibration_sees_first_looks_whatever_doubt_the_candidate_carries(tmp_path):
+    """An int8 candidate is quantized from the fp32 file and carries its doubt (threshold and
+    second look) until its own is chosen: the calibration must still see first looks, or the
+    second looks it asks itself would be taken for them."""
+    from seqadd_export.doubt import calibration_engines
+
+    threshold = median_confidence()
+    plain = with_metadata(tmp_path, doubt={"threshold": threshold})
+    looked = with_metadata(tmp_path, doubt={"threshold": threshold, "second_look": True})
+    a, b = np.arange(0, 999, 3), np.arange(999, 0, -3)
+    with Adder.load(plain, doubtful="answer") as adder:
+        first_looks = adder.add_arrays(a, b)
+    for engine in calibration_engines(looked, every_engine=False):
+        with Adder(engine) as adder:
+            answers = adder.add_arrays(a, b)
+        np.testing.assert_array_equal(answers[1], first_looks[1])
+    with Adder.load(looked, doubtful="answer") as adder:  # where the runtime looks twice
+        assert (adder.add_arrays(a, b)[1] != first_looks[1]).any()
 
 
 def test_reject_withholds_doubtful_answers_keeps_lines_aligned_and_exits_1(half_doubtful):
@@ -208,6 +251,7 @@ def test_a_file_of_format_1_is_refused_with_advice(tmp_path):
     [
         ({"doubt": {"threshold": 2}}, "threshold from 0 to 1"),
         ({"doubt": {"threshold": "0.9"}}, "threshold from 0 to 1"),
+        ({"doubt": {"threshold": 0.9, "second_look": 1}}, "second_look should be true or false"),
         ({"probes": {"queries": [], "answers": [], "confidence": [], "tolerance": 0}}, "probes"),
         (
             {
@@ -240,6 +284,8 @@ def test_doubt_and_probes_round_trip_through_metadata():
         probes=Probes(("1+1",), ("2",), (0.999,), 0.001),
     )
     assert ModelInfo.from_metadata(info.to_metadata()) == info
+    looked = replace(info, doubt=Doubt(0.99, {"wrong": 3}, second_look=True))
+    assert ModelInfo.from_metadata(looked.to_metadata()) == looked
     wider = replace(info, probes=Probes(("1+1",), ("2",), (0.999,), 0.001, {"bf16": 0.01}))
     assert ModelInfo.from_metadata(wider.to_metadata()) == wider
 
@@ -293,7 +339,7 @@ def test_the_export_calibrates_every_engine_and_precision_it_can_run(tiny_export
                 seen["most_confident_wrong"] < seen["threshold"]
             )
         assert doubt.calibration["wrong"] == engines["onnxruntime fp32"]["wrong"]
-        assert doubt.threshold == engines["onnxruntime fp32"]["threshold"]
+        assert doubt.threshold == engines["onnxruntime fp32"]["threshold"] and doubt.second_look
         assert adder.info.probes.tolerances == ({"bf16": 0.01} if bf16 else {})
         if not bf16:
             continue

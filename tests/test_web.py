@@ -185,9 +185,10 @@ REFUSED = {
     },
     "missing-digits": {"digits": None},
     "digits-as-text": {"digits": "3"},
+    "second-look-as-text": {"doubt": {"threshold": 0.5, "second_look": "true"}},
 }  # fmt: skip
-#: Copies answered in the browser with a doubt threshold high enough to flag some answers:
-#: (model, file, lines taken from its queries).
+#: Copies answered in the browser with a doubt threshold high enough to flag some answers,
+#: and a second look for each of them: (model, file, lines taken from its queries).
 DOUBT_COPIES = (("addition-3d", "model.onnx"), ("addition-5d", "model.onnx"))
 DOUBT_LINES = 1500
 
@@ -219,7 +220,8 @@ def web_run(tmp_path_factory) -> dict:
         ]
         thresholds[name, file] = doubt_threshold(confidences)
         copy = models / f"doubt-{name}" / file
-        rewrite(SHIPPED_DIR / name / file, copy, {"doubt": {"threshold": thresholds[name, file]}})
+        doubt = {"threshold": thresholds[name, file], "second_look": True}
+        rewrite(SHIPPED_DIR / name / file, copy, {"doubt": doubt})
         expected[f"doubt-{name}", file] = python_answers(copy, lines[name][:DOUBT_LINES])
         cases.append({"name": f"doubt-{name}", "file": file, "lines": lines[name][:DOUBT_LINES]})
     metadata, messages = {}, {}
@@ -407,18 +409,27 @@ def doubt_case(page: dict, name: str, file: str) -> dict:
 
 
 def test_the_page_flags_exactly_the_answers_python_flags(web_run):
-    """On copies whose threshold flags some answers: the page's doubt is Answers.doubtful."""
+    """On copies whose threshold flags some answers, each asked again as b+a: the page's
+    answers and doubt are Answers' (the second look taken where Python takes it)."""
     page = web_run["page"]
     for name, file in DOUBT_COPIES:
         case = doubt_case(page, name, file)
         threshold = web_run["thresholds"][name, file]
         assert case["info"]["format"] == 2 and case["info"]["doubtThreshold"] == threshold
+        assert case["info"]["secondLook"] is True
         expected = web_run["expected"][f"doubt-{name}", file]
         result = compare(case, expected)
         assert result["messages"] == result["answers"] == result["doubt"] == []
         doubtful = [row["doubtful"] for row in expected]
         assert [row["doubtful"] for row in case["answers"]] == doubtful
         assert 0 < doubtful.count(True) < doubtful.count(False)
+        # Below the copy's threshold, answers were asked again: some came back surer.
+        first_looks = web_run["expected"][name, file][:DOUBT_LINES]
+        surer = [
+            got for got, first in zip(case["answers"], first_looks, strict=True)
+            if got["error"] is None and got["confidence"] > first["confidence"] + FP32_TOLERANCE
+        ]  # fmt: skip
+        assert surer, "no second look was taken"
 
 
 def test_a_refused_model_says_why_on_the_page_in_the_python_runtimes_words(web_run):
@@ -470,7 +481,8 @@ REPORT = """# seqadd in the browser
 [onnxruntime-web](https://www.npmjs.com/package/onnxruntime-web) (WebAssembly) and answers
 the queries typed into its box, one per line: each answer, its confidence (the product of
 each character's top probability, as the Python runtime computes it), whether it is
-doubtful (its confidence is below the threshold the file names: contract format 2), and
+doubtful (its confidence is below the threshold the file names, after a second look at
+b+a: contract format 2), and
 the runtime's own message for an invalid line. Nothing is fetched from the network:
 onnxruntime-web's files come from `web/node_modules` (`npm ci`), the models from the
 package's `models/` folder.
@@ -502,7 +514,8 @@ a run move each other's probabilities).
   this one) no longer round differently from WebAssembly's on any answer here; confidences
   still differ more than fp32's (the gap column), within the file's own probe tolerance.
 - Doubt: every answer is flagged doubtful exactly where the Python runtime flags it
-  (`Answers.doubtful`: confidence below the file's threshold, compared in float32).
+  (`Answers.doubtful`: confidence below the file's threshold, compared in float32, after
+  the second look: an answer below it is asked again as b+a and the surer answer kept).
 
 | model | file | threshold | lines | invalid | doubtful | differ: msg, answer, doubt | gap | load |
 |---|---|---:|---:|---:|---:|---:|---:|---:|
@@ -512,8 +525,9 @@ Lines: every stress family of `seqadd_runtime.families` (300 each), 1,500 users'
 some written with white space, leading zeros or a Windows line ending, and invalid lines
 (hand-written, operands one digit too long, random characters).
 
-Doubt, on copies of the fp32 files rewritten with a higher threshold (the shipped fp32
-files' thresholds flag few answers or none): the page flags exactly the answers Python flags.
+Doubt, on copies of the fp32 files rewritten with a higher threshold and a second look (the
+shipped fp32 files' thresholds flag few answers or none): the page asks again and flags
+exactly as Python does.
 
 | model | file | threshold | lines | doubtful |
 |---|---|---:|---:|---:|

@@ -195,7 +195,7 @@ export function modelInfo(metadata) {
   if (values.query_length !== 2 * digits + 1 || values.answer_length !== digits + 1) {
     throw new ArtifactError("seqadd metadata is inconsistent: lengths do not match digits");
   }
-  const doubtThreshold = doubtFrom(values.doubt);
+  const { doubtThreshold, secondLook } = doubtFrom(values.doubt);
   if ("probes" in values) checkProbes(values.probes);
   return {
     format: values.format,
@@ -208,12 +208,14 @@ export function modelInfo(metadata) {
     inputName: values.input_name,
     outputName: values.output_name,
     doubtThreshold,
+    secondLook,
   };
 }
 
 const isNumber = (value) => typeof value === "number";
 
-// Doubt.from_json: the threshold below which an answer is doubtful.
+// Doubt.from_json: the threshold below which an answer is doubtful, and whether an answer
+// below it is asked again as b+a.
 function doubtFrom(doubt) {
   const threshold = doubt.threshold;
   if (!isNumber(threshold) || !(threshold >= 0 && threshold <= 1)) {
@@ -222,7 +224,11 @@ function doubtFrom(doubt) {
   if ("calibration" in doubt && kindOf(doubt.calibration) !== "object") {
     throw new ArtifactError(`${PREFIX}doubt's calibration should be an object`);
   }
-  return threshold;
+  const secondLook = doubt.second_look ?? false;
+  if (typeof secondLook !== "boolean") {
+    throw new ArtifactError(`${PREFIX}doubt's second_look should be true or false`);
+  }
+  return { doubtThreshold: threshold, secondLook };
 }
 
 // Probes.from_json's checks. The page does not run the probes: the Python runtime's
@@ -427,15 +433,21 @@ export async function answerLines(lines, info, run, rowsPerRun = MODEL_ROWS) {
     return { query: line, reading };
   });
   const valid = results.filter((result) => !result.reading.error);
-  for (let start = 0; start < valid.length; start += rowsPerRun) {
-    const chunk = valid.slice(start, start + rowsPerRun);
-    const ids = encodeQueries(
-      chunk.map((result) => result.reading),
-      info,
-    );
-    const probabilities = await run(ids, chunk.length);
-    decodeAnswers(probabilities, chunk.length, info).forEach((decoded, index) => {
-      Object.assign(chunk[index], decoded);
+  await answerQueries(valid, info, run, rowsPerRun, (reading) => reading);
+  if (info.secondLook) {
+    // Engine.predict: an answer below the threshold is asked again as b+a, and the more
+    // confident of the two is kept (a tie keeps the first).
+    const unsure = valid.filter((result) => isDoubtful(result.confidence, info));
+    const swapped = unsure.map(() => ({}));
+    await answerQueries(swapped, info, run, rowsPerRun, (_, index) => ({
+      a: unsure[index].reading.b,
+      b: unsure[index].reading.a,
+    }));
+    unsure.forEach((result, index) => {
+      if (swapped[index].confidence > result.confidence) {
+        result.answer = swapped[index].answer;
+        result.confidence = swapped[index].confidence;
+      }
     });
   }
   return results.map(({ query, reading, answer, confidence }) =>
@@ -443,4 +455,20 @@ export async function answerLines(lines, info, run, rowsPerRun = MODEL_ROWS) {
       ? { query, answer: null, confidence: null, doubtful: null, error: reading.error }
       : { query, answer, confidence, doubtful: isDoubtful(confidence, info), error: null },
   );
+}
+
+// Runs the model on the queries of entries, at most rowsPerRun rows a run, and puts into
+// each entry its answer and confidence; queryOf(entry.reading, index) -> {a, b}.
+async function answerQueries(entries, info, run, rowsPerRun, queryOf) {
+  for (let start = 0; start < entries.length; start += rowsPerRun) {
+    const chunk = entries.slice(start, start + rowsPerRun);
+    const ids = encodeQueries(
+      chunk.map((entry, index) => queryOf(entry.reading, start + index)),
+      info,
+    );
+    const probabilities = await run(ids, chunk.length);
+    decodeAnswers(probabilities, chunk.length, info).forEach((decoded, index) => {
+      Object.assign(chunk[index], decoded);
+    });
+  }
 }

@@ -25,18 +25,28 @@ lowest threshold that flags every wrong answer in it, plus a margin:
   threshold of its own chosen the same way; the file lists both engines under "engines", and
   OpenVINO computes in bf16 only for files that list it (fp32 otherwise).
 
-With no wrong answer at all the threshold is 0: nothing is doubtful.
+With a second look (every file this export writes): an answer below the threshold is asked
+again as b+a, and the more confident of the two answers is kept (see
+``seqadd_runtime.engine.Engine.predict``). The rule above sets the threshold on the first
+looks; the export then asks the second looks of every draw query below it, grouped by the
+runs of rows the first looks were answered in, as the runtime groups them. Where a second
+look is wrong and not below the threshold, the threshold rises to flag it, with the margin,
+and the queries newly below it are asked again, until every wrong answer of the draw is
+flagged.
+
+With no wrong answer at all the threshold is 0: nothing is doubtful, and nothing is asked twice.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from seqadd_runtime.adder import Adder
-from seqadd_runtime.artifact import Doubt
+from seqadd_runtime.adder import API_CHUNK, Adder
+from seqadd_runtime.artifact import UNCALIBRATED, Doubt
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.engine import Engine, ModelEngine
 from seqadd_runtime.families import STRESS_FAMILIES, Pairs, user_queries
@@ -53,8 +63,10 @@ MARGIN_FACTOR = 2.0
 FLAG_BUDGET = 0.001
 #: Shares of the draw; every other stress family shares what is left evenly.
 BY_VALUE_SHARE, USERS_SHARE, PATTERNS_SHARE = 0.4, 0.1, 0.11
-#: Points of the risk-coverage curve, on a log scale of the distance to 1.
-CURVE_POINTS = 121
+#: Points of the risk-coverage curve, on a log scale of the distance to 1 ...
+CURVE_POINTS = 81
+#: ... from 1 down to this distance: second looks are asked for every query below it.
+CURVE_NEAREST = 1e-4
 
 
 def calibration_draw(digits: int, queries: int, seed: int = CALIBRATION_SEED) -> dict[str, Pairs]:
@@ -83,18 +95,57 @@ def calibration_draw(digits: int, queries: int, seed: int = CALIBRATION_SEED) ->
     return parts
 
 
-@dataclass(frozen=True)
+@dataclass
 class Observations:
-    """Every answer of the calibration: its confidence and whether it was right."""
+    """Every answer of the calibration: the first look's confidence and whether it was right;
+    with the queries as asked (``a``, ``b``), the second looks (b+a) asked so far (NaN
+    confidence where none was asked)."""
 
     confidence: np.ndarray
     right: np.ndarray
+    a: np.ndarray | None = None
+    b: np.ndarray | None = None
+    second_confidence: np.ndarray | None = None
+    second_right: np.ndarray | None = None
+
+    def answers(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Confidence and rightness of the answers the runtime gives at ``threshold``: below
+        it, the more confident of the two looks (the first look alone without second looks)."""
+        if self.second_confidence is None:
+            return self.confidence, self.right
+        below = self.confidence < threshold
+        if np.isnan(self.second_confidence[below]).any():
+            raise ValueError(f"second looks below {threshold} were not all asked")
+        second = below & (self.second_confidence > self.confidence)
+        return (
+            np.where(second, self.second_confidence, self.confidence),
+            np.where(second, self.second_right, self.right),
+        )
 
     def flagged_right(self, threshold: float) -> int:
-        return int((self.right & (self.confidence < threshold)).sum())
+        confidence, right = self.answers(threshold)
+        return int((right & (confidence < threshold)).sum())
 
     def silent_wrong(self, threshold: float) -> int:
-        return int((~self.right & (self.confidence >= threshold)).sum())
+        confidence, right = self.answers(threshold)
+        return int((~right & (confidence >= threshold)).sum())
+
+    def wrong(self, threshold: float) -> int:
+        return int((~self.answers(threshold)[1]).sum())
+
+    def ask_second_looks(self, adder: Adder, below: float) -> None:
+        """Ask b+a for every query whose first look is below ``below`` and was not asked yet.
+        An int8 file's answers depend a little on the other rows of a run: the second looks
+        of the first looks' runs (API_CHUNK rows each) go together, as the runtime's do."""
+        if self.second_confidence is None:
+            self.second_confidence = np.full(self.confidence.shape, np.nan, np.float32)
+            self.second_right = np.zeros(self.right.shape, bool)
+        rows = np.flatnonzero((self.confidence < below) & np.isnan(self.second_confidence))
+        for group in np.split(rows, np.flatnonzero(np.diff(rows // API_CHUNK)) + 1):
+            if group.size:
+                values, confidence = adder.add_arrays(self.b[group], self.a[group])
+                self.second_confidence[group] = confidence
+                self.second_right[group] = values == self.a[group] + self.b[group]
 
 
 def calibration_engines(path: Path, every_engine: bool = True) -> list[Engine]:
@@ -108,47 +159,101 @@ def calibration_engines(path: Path, every_engine: bool = True) -> list[Engine]:
         )
         if bf16.precision != "fp32":  # the CPU has no bf16: OpenVINO computes in fp32
             engines.append(bf16)
+    for engine in engines:
+        first_look_only(engine)
     return engines
 
 
-def observe(engine: Engine, a: np.ndarray, b: np.ndarray, passes: int, seed: int) -> Observations:
+def first_look_only(engine: Engine) -> Engine:
+    """The engine with no doubt of its file's: it answers at the first look only. An int8
+    candidate is quantized from the fp32 file and carries that file's doubt until its own is
+    chosen, and the calibration asks the second looks itself."""
+    engine.info = replace(engine.info, doubt=UNCALIBRATED)
+    return engine
+
+
+def observe(
+    engine: Engine, a: np.ndarray, b: np.ndarray, passes: int, seed: int
+) -> tuple[Observations, float]:
     """Answer the queries ``passes`` times in different orders, through the runtime's own
-    runs of rows."""
-    confidence, right = [], []
+    runs of rows, with second looks as the runtime asks them; returns the answers and the
+    threshold chosen on them."""
+    confidence, right, asked_a, asked_b = [], [], [], []
     with Adder(engine, usable_cpus()) as adder:
         for number in range(passes):
             order = np.random.default_rng([seed, 97, number]).permutation(a.size)
             values, shuffled_confidence = adder.add_arrays(a[order], b[order])
             confidence.append(shuffled_confidence)
             right.append(values == a[order] + b[order])
-    return Observations(np.concatenate(confidence), np.concatenate(right))
+            asked_a.append(a[order])
+            asked_b.append(b[order])
+        seen = Observations(
+            np.concatenate(confidence),
+            np.concatenate(right),
+            np.concatenate(asked_a),
+            np.concatenate(asked_b),
+        )
+        threshold = choose_threshold(seen, lambda below: seen.ask_second_looks(adder, below))
+        seen.ask_second_looks(adder, float(curve_thresholds()[-1]))  # for the curve
+    return seen, threshold
 
 
-def choose_threshold(observations: Observations) -> float:
-    """The lowest threshold that flags every wrong answer, with the margin, raised where needed
-    to flag the budget's share of the right answers."""
-    wrong = observations.confidence[~observations.right]
+def choose_threshold(
+    observations: Observations, ask_below: Callable[[float], None] | None = None
+) -> float:
+    """The lowest threshold that flags every wrong first look, with the margin, raised where
+    needed to flag the budget's share of the right ones. With ``ask_below`` (which asks the
+    second looks of the queries below a threshold), raised further, in steps, until every
+    wrong answer the second looks give is flagged too, with the margin. Rounded up to 9
+    decimals, as the file stores it."""
+    threshold = _flagging(observations.confidence, observations.right)
+    if threshold > 0:
+        right = np.sort(observations.confidence[observations.right])
+        # Flags the budget's share of right answers, rounded down (none of a tiny draw's).
+        budget = float(right[int(FLAG_BUDGET * right.size)]) if right.size else 0.0
+        threshold = _rounded_up(max(threshold, budget))
+    while ask_below is not None and threshold > 0:
+        ask_below(threshold)
+        needed = _flagging(*observations.answers(threshold))
+        if needed <= threshold:
+            break
+        threshold = _rounded_up(needed)
+    return threshold
+
+
+def _flagging(confidence: np.ndarray, right: np.ndarray) -> float:
+    """The lowest threshold that flags every wrong answer, with the margin (0 without one)."""
+    wrong = confidence[~right]
     if wrong.size == 0:
         return 0.0
-    most_confident = float(wrong.max())
-    with_margin = 1.0 - (1.0 - most_confident) / MARGIN_FACTOR + 1e-9
-    right = np.sort(observations.confidence[observations.right])
-    # Flags the budget's share of right answers, rounded down (none of a tiny draw's).
-    budget = float(right[int(FLAG_BUDGET * right.size)]) if right.size else 0.0
-    return min(1.0, max(with_margin, budget))
+    return min(1.0, 1.0 - (1.0 - float(wrong.max())) / MARGIN_FACTOR + 1e-9)
+
+
+def _rounded_up(threshold: float) -> float:
+    return min(1.0, math.ceil(threshold * 1e9) / 1e9)
+
+
+def curve_thresholds() -> np.ndarray:
+    """The thresholds of the risk-coverage curve, rising."""
+    return 1.0 - np.logspace(0, math.log10(CURVE_NEAREST), CURVE_POINTS)
 
 
 def risk_coverage(observations: Observations) -> dict[str, list[float]]:
-    """As the threshold moves: the share of right answers flagged, and of wrong ones missed."""
-    right = np.sort(observations.confidence[observations.right])
-    wrong = np.sort(observations.confidence[~observations.right])
-    thresholds = 1.0 - np.logspace(0, -7, CURVE_POINTS)
-    flagged = np.searchsorted(right, thresholds, side="left") / max(right.size, 1)
-    missed = 1.0 - np.searchsorted(wrong, thresholds, side="left") / max(wrong.size, 1)
+    """As the threshold moves (and with it the answers asked a second time): the share of
+    right answers flagged, and of wrong ones missed."""
+    # Python floats: compared with float32 confidences in float32, as the runtime compares.
+    thresholds = curve_thresholds().tolist()
+    flagged, missed = [], []
+    for threshold in thresholds:
+        confidence, right = observations.answers(threshold)
+        below = confidence < threshold
+        flagged.append(float((right & below).sum() / max(right.sum(), 1)))
+        wrong = int((~right).sum())
+        missed.append(float((~right & ~below).sum() / wrong) if wrong else 0.0)
     return {
-        "threshold": thresholds.tolist(),
-        "flagged_right_share": flagged.tolist(),
-        "missed_wrong_share": (missed if wrong.size else np.zeros_like(missed)).tolist(),
+        "threshold": thresholds,
+        "flagged_right_share": flagged,
+        "missed_wrong_share": missed,
     }
 
 
@@ -162,8 +267,8 @@ class Calibration:
 
     doubt: Doubt
     curve: dict
-    #: Every engine's answers of the draw, by "ENGINE PRECISION".
-    seen: dict[str, Observations]
+    #: Every engine's answers of the draw and its threshold, by "ENGINE PRECISION".
+    seen: dict[str, tuple[Observations, float]]
 
 
 def calibrate(
@@ -174,7 +279,7 @@ def calibrate(
     seed: int = CALIBRATION_SEED,
     *,
     every_engine: bool = True,
-    known: dict[str, Observations] | None = None,
+    known: dict[str, tuple[Observations, float]] | None = None,
 ) -> Calibration:
     """The file's doubt threshold with its figures. ``every_engine=False`` calibrates ONNX
     Runtime alone (the int8 gate's quick look); ``known`` are answers of this same draw
@@ -188,9 +293,7 @@ def calibrate(
         name = f"{engine.name} {engine.precision}"
         if name not in seen:
             seen[name] = observe(engine, a, b, passes, seed)
-    engines = {
-        name: observed_figures(one, round(choose_threshold(one), 9)) for name, one in seen.items()
-    }
+    engines = {name: observed_figures(*one) for name, one in seen.items()}
     figures = {
         "queries": int(a.size),
         "passes": passes,
@@ -201,22 +304,26 @@ def calibrate(
         **engines[DEFAULT_ENGINE],
         "engines": engines,
     }
-    doubt = Doubt(engines[DEFAULT_ENGINE]["threshold"], figures)
-    return Calibration(doubt, risk_coverage(seen[DEFAULT_ENGINE]), seen)
+    doubt = Doubt(engines[DEFAULT_ENGINE]["threshold"], figures, second_look=True)
+    return Calibration(doubt, risk_coverage(seen[DEFAULT_ENGINE][0]), seen)
 
 
 def observed_figures(observations: Observations, threshold: float) -> dict:
-    """What one engine's answers of the draw say of the threshold."""
-    wrong = ~observations.right
+    """What one engine's answers of the draw say of the threshold: the first looks' wrong
+    answers, then those of the answers given (second looks included)."""
+    first_wrong = ~observations.right
+    right = observations.answers(threshold)[1]
     return {
         "threshold": threshold,
-        "answers": int(observations.right.size),
-        "wrong": int(wrong.sum()),
-        "most_confident_wrong": float(observations.confidence[wrong].max())
-        if wrong.any()
+        "answers": int(right.size),
+        "first_look_wrong": int(first_wrong.sum()),
+        "second_looks": int((observations.confidence < threshold).sum()),
+        "wrong": int((~right).sum()),
+        "most_confident_wrong": float(observations.confidence[first_wrong].max())
+        if first_wrong.any()
         else None,
         "flagged_right": observations.flagged_right(threshold),
-        "flagged_right_share": observations.flagged_right(threshold) / observations.right.size,
+        "flagged_right_share": observations.flagged_right(threshold) / right.size,
         "silent_wrong": observations.silent_wrong(threshold),
     }
 

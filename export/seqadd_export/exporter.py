@@ -25,7 +25,7 @@ import keras
 import onnx
 from seqadd_runtime import held_out
 from seqadd_runtime.adder import Adder
-from seqadd_runtime.artifact import ModelInfo
+from seqadd_runtime.artifact import Doubt, ModelInfo
 from seqadd_runtime.codec import QuerySpec
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.digest import file_sha256
@@ -44,6 +44,7 @@ from seqadd_export.doubt import (
     Calibration,
     Observations,
     calibrate,
+    first_look_only,
     plot_risk_coverage,
 )
 from seqadd_export.parity import (
@@ -124,19 +125,23 @@ def temporary_file(folder: Path, name: str) -> Iterator[Path]:
 
 
 def evaluate_file(
-    path: Path, name: str, pairs, digits: int, queries: int, threshold: float | None = None
+    path: Path, name: str, pairs, digits: int, queries: int, doubt: Doubt | None = None
 ) -> Evaluation:
     """The `seqadd-eval` table of a candidate file (its self-check not recorded yet), with one
-    single-threaded worker per usable CPU; with a doubt ``threshold``, its silent wrong and
-    flagged right answers too."""
-    with Adder(ModelEngine.load(path, threads=1, self_check=False), usable_cpus()) as adder:
+    single-threaded worker per usable CPU: its first looks, or with a ``doubt`` (threshold and
+    second look, as the file will hold them) the answers that gives, with its silent wrong and
+    flagged right answers."""
+    engine = first_look_only(ModelEngine.load(path, threads=1, self_check=False))
+    if doubt is not None:
+        engine.info = replace(engine.info, doubt=doubt)
+    with Adder(engine, usable_cpus()) as adder:
         return evaluate(
-            adder.add_arrays if threshold is not None else lambda a, b: adder.add_arrays(a, b)[0],
+            adder.add_arrays if doubt is not None else lambda a, b: adder.add_arrays(a, b)[0],
             digits,
             name,
             pairs,
             Settings(per_family=queries, user_samples=queries),
-            threshold=threshold,
+            threshold=None if doubt is None else doubt.threshold,
         )
 
 
@@ -156,14 +161,17 @@ def doubt_section(report: dict) -> str:
         "of it. Each threshold is the lowest that flags every wrong answer of a calibration "
         "draw (its own seed, by value, users', every stress family and the digit patterns), "
         "its distance to 1 then halved; where the draw has a wrong answer, it is raised if "
-        f"need be to flag at least {FLAG_BUDGET:.1%} of the draw's right answers, for wrong "
-        "answers the draw lacks. Where the exporting machine computes in bf16 with "
-        "OpenVINO, the draw is answered there too and bf16 gets a threshold of its own; "
-        "OpenVINO computes in bf16 only for a file calibrated so.",
+        f"need be to be above at least {FLAG_BUDGET:.1%} of the draw's right answers, for "
+        "wrong answers the draw lacks. An answer below the threshold is asked again with its "
+        "operands swapped (b+a) and the more confident of the two is kept; only what is "
+        "still below it is doubtful, and the threshold is raised if need be until every "
+        "wrong answer that gives is. Where the exporting machine computes in "
+        "bf16 with OpenVINO, the draw is answered there too and bf16 gets a threshold of its "
+        "own; OpenVINO computes in bf16 only for a file calibrated so.",
         "",
-        "| file | threshold | engine | calibration answers | wrong (all flagged) "
-        "| right answers flagged |",
-        "|---|---:|---|---:|---:|---:|",
+        "| file | threshold | engine | calibration answers | wrong at the first look "
+        "| asked twice | wrong (all flagged) | right answers flagged |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for kind, name, doubt in rows:
         figures = doubt["calibration"]
@@ -176,7 +184,8 @@ def doubt_section(report: dict) -> str:
             label = engine.removesuffix(" fp32")
             lines.append(
                 f"| `{name}` ({kind}) | {threshold:.6g} | {label} | "
-                f"{seen['answers']:,} ({passes}, seed {figures['seed']}) | {seen['wrong']:,} "
+                f"{seen['answers']:,} ({passes}, seed {figures['seed']}) | "
+                f"{seen['first_look_wrong']:,} | {seen['second_looks']:,} | {seen['wrong']:,} "
                 f"| {seen['flagged_right']:,} ({seen['flagged_right_share']:.4%}) |"
             )
     lines += ["", "![risk-coverage curves](doubt.png)", ""]
@@ -253,8 +262,8 @@ class Exporter:
                 }
                 report |= finished
             if request.quantize_int8 and passed:
-                fp32_threshold = report["doubt"]["threshold"]
-                int8_passed, report["int8"] = self.int8(candidate, fp32_threshold, curves)
+                fp32_doubt = Doubt.from_json(report["doubt"])
+                int8_passed, report["int8"] = self.int8(candidate, fp32_doubt, curves)
             (self.output.parent / "parity.json").write_text(json.dumps(report, indent=2) + "\n")
             if curves:
                 plot_risk_coverage(
@@ -308,7 +317,7 @@ class Exporter:
         candidate: Path,
         int8: bool,
         every_engine: bool = True,
-        known: dict[str, Observations] | None = None,
+        known: dict[str, tuple[Observations, float]] | None = None,
     ) -> Calibration:
         return calibrate(
             candidate,
@@ -320,7 +329,10 @@ class Exporter:
         )
 
     def finish(
-        self, candidate: Path, int8: bool, known: dict[str, Observations] | None = None
+        self,
+        candidate: Path,
+        int8: bool,
+        known: dict[str, tuple[Observations, float]] | None = None,
     ) -> tuple[dict, tuple[dict, float]]:
         """Calibrate a file that passed its gate (``known``: answers of the draw the gate
         already saw), record its probes, write both into its metadata, and load it as the
@@ -334,7 +346,8 @@ class Exporter:
             self.echo(
                 f"Doubt of the {kind} file: threshold {seen['threshold']:.6g} on {engine}'s "
                 f"{seen['answers']:,} answers ({figures['passes']} pass(es), seed "
-                f"{figures['seed']}): {seen['wrong']:,} wrong, all flagged; "
+                f"{figures['seed']}): {seen['first_look_wrong']:,} wrong at the first look, "
+                f"{seen['second_looks']:,} asked twice, {seen['wrong']:,} wrong, all flagged; "
                 f"{seen['flagged_right']:,} right answers flagged "
                 f"({seen['flagged_right_share']:.4%})"
             )
@@ -348,15 +361,15 @@ class Exporter:
             OpenVinoEngine.load(candidate, threads=1, precision="bf16")
         return {"doubt": doubt.to_json(), "probes": probes.to_json()}, (curve, doubt.threshold)
 
-    def int8(self, fp32_file: Path, fp32_threshold: float, curves: dict) -> tuple[bool, dict]:
+    def int8(self, fp32_file: Path, fp32_doubt: Doubt, curves: dict) -> tuple[bool, dict]:
         """Try each quantization variant, fastest first; write the first that passes both
         steps of the gate (see seqadd_export.quantize)."""
         name, queries, digits = self.config.name, self.request.int8_queries, self.spec.digits
         fp32 = evaluate_file(
-            fp32_file, f"{name} (fp32)", self.held_out, digits, queries, fp32_threshold
+            fp32_file, f"{name} (fp32)", self.held_out, digits, queries, fp32_doubt
         )
         target = int8_path(self.output)
-        seen: dict[str, dict[str, Observations]] = {}
+        seen: dict[str, dict[str, tuple[Observations, float]]] = {}
         with temporary_file(self.output.parent, target.name) as candidate:
 
             def try_variant(variant: Variant) -> list[Check]:
@@ -368,15 +381,16 @@ class Exporter:
                     return checks
                 calibration = self.calibrate(candidate, int8=True, every_engine=False)
                 seen[variant.name] = calibration.seen
-                threshold = calibration.doubt.threshold
                 doubtful = evaluate_file(
-                    candidate, f"{name} (int8)", self.held_out, digits, queries, threshold
-                )
+                    candidate, f"{name} (int8)", self.held_out, digits, queries,
+                    calibration.doubt,
+                )  # fmt: skip
+                threshold = calibration.doubt.threshold
                 doubt_checks = int8_doubt_checks(fp32, doubtful)
                 self.echo(
                     format_report(
                         f"int8 doubt gate of {name}: {variant.description}, threshold "
-                        f"{threshold:.6g} (fp32 {fp32_threshold:.6g})",
+                        f"{threshold:.6g} (fp32 {fp32_doubt.threshold:.6g})",
                         doubt_checks,
                     )
                 )

@@ -20,7 +20,10 @@ seqadd.output_name     graph output: probabilities, float32, (batch, answer_leng
 seqadd.architecture    object: hidden_size and decoder_layers (for counting the model's work)
 seqadd.provenance      object: source model sha256, training metrics, opset, tool versions
 seqadd.doubt           object: "threshold", the confidence below which an answer is
-                       doubtful, and "calibration", the figures it was chosen from
+                       doubtful, "calibration", the figures it was chosen from, and
+                       "second_look" (optional, false when absent): whether an answer
+                       below the threshold is asked again with its operands swapped,
+                       the more confident of the two kept, as the calibration did
 seqadd.probes          object: "queries", the model's own "answers" to them and their
                        "confidence" when exported, and the "tolerance" allowed on those
                        ("tolerances": wider ones per lower precision calibrated, bf16):
@@ -81,13 +84,21 @@ def _number(value: object) -> bool:
 class Doubt:
     """When an answer is doubtful: its confidence (the product over its characters of the top
     probability) is below ``threshold``. ``calibration`` holds the figures the export chose
-    it from (draw sizes and seeds, wrong answers, flagged right answers)."""
+    it from (draw sizes and seeds, wrong answers, flagged right answers). With
+    ``second_look``, an answer below the threshold is first asked again as b+a (see
+    :meth:`seqadd_runtime.engine.Engine.predict`), and the threshold was chosen on the
+    answers that gives: a file without it is answered at the first look only."""
 
     threshold: float
     calibration: dict = field(default_factory=dict)
+    second_look: bool = False
 
     def to_json(self) -> dict:
-        return {"threshold": self.threshold, "calibration": self.calibration}
+        return {
+            "threshold": self.threshold,
+            "calibration": self.calibration,
+            "second_look": self.second_look,
+        }
 
     @classmethod
     def from_json(cls, value: dict) -> Doubt:
@@ -97,7 +108,10 @@ class Doubt:
         calibration = value.get("calibration", {})
         if not isinstance(calibration, dict):
             raise ArtifactError(f"{PREFIX}doubt's calibration should be an object")
-        return cls(float(threshold), calibration)
+        second_look = value.get("second_look", False)
+        if not isinstance(second_look, bool):
+            raise ArtifactError(f"{PREFIX}doubt's second_look should be true or false")
+        return cls(float(threshold), calibration, second_look)
 
     def covers(self, engine: str, precision: str) -> bool:
         """Whether the file has a threshold for an engine computing in a precision. fp32 in

@@ -153,6 +153,22 @@ def _encode_many(a: np.ndarray, b: np.ndarray, spec: QuerySpec) -> np.ndarray:
     return np.ascontiguousarray(ids, dtype=np.uint8)
 
 
+def commute_queries(query_ids: np.ndarray, spec: QuerySpec) -> np.ndarray:
+    """Token ids (N, query_length) of "b+a" for the token ids of queries "a+b", in the
+    layout encode_queries writes (digits, one "+", digits, then padding)."""
+    ids = query_ids[:, ::-1] if spec.reverse else query_ids
+    column = np.arange(ids.shape[1])
+    plus = (ids == PLUS_ID).argmax(axis=1)[:, None]
+    length = (ids != SPACE_ID).sum(axis=1)[:, None]
+    b_length = length - plus - 1
+    # Column j of "b+a": b's digit j, then the "+", then a's digit j - b_length - 1.
+    source = np.where(column < b_length, column + plus + 1, column - b_length - 1)
+    swapped = np.take_along_axis(ids, np.clip(source, 0, ids.shape[1] - 1), axis=1)
+    swapped = np.where(column == b_length, PLUS_ID, swapped)
+    swapped = np.where(column >= length, SPACE_ID, swapped)
+    return np.ascontiguousarray(swapped[:, ::-1] if spec.reverse else swapped, dtype=np.uint8)
+
+
 #: Byte value -> token id over a whole byte matrix (bytes outside the vocabulary: 255).
 _ID_OF_BYTE = np.full(256, 255, dtype=np.uint8)
 _ID_OF_BYTE[np.frombuffer(VOCABULARY.encode("ascii"), dtype=np.uint8)] = np.arange(len(VOCABULARY))

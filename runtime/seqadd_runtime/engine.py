@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from seqadd_runtime.artifact import ArtifactError, ModelInfo, Probes
-from seqadd_runtime.codec import decode_few, encode_pairs
+from seqadd_runtime.codec import commute_queries, decode_few, encode_pairs
 from seqadd_runtime.cpus import usable_cpus
 from seqadd_runtime.errors import first_line, says_out_of_memory
 
@@ -83,6 +83,19 @@ class Prediction:
             self._confidence = self.probabilities.max(axis=-1).prod(axis=-1)
         return self._confidence
 
+    def keep_more_confident(self, rows: np.ndarray, other: Prediction) -> None:
+        """``other`` holds answers to the queries of ``rows`` asked another way: where one is
+        more confident than this prediction's, it replaces it (a tie keeps this one)."""
+        better = other.confidence > self.confidence[rows]
+        if not better.any():
+            return
+        replaced = rows[better]
+        if not self.probabilities.flags.writeable:
+            self.probabilities = self.probabilities.copy()
+        self.probabilities[replaced] = other.probabilities[better]
+        self.answer_ids[replaced] = other.answer_ids[better]
+        self._confidence[replaced] = other.confidence[better]
+
 
 def _operands(query: str, digits: int) -> tuple[int, int]:
     """The operands of a probe query "a+b" (written by the export, so canonical)."""
@@ -130,7 +143,23 @@ class Engine:
         raise NotImplementedError
 
     def predict(self, query_ids: np.ndarray) -> Prediction:
-        return Prediction(self.probabilities(query_ids))
+        """Answers and confidences for token ids (N, L).
+
+        A file calibrated with a second look (``Doubt.second_look``) asks every answer below
+        its threshold again with the operands swapped, b+a, and keeps the more confident of
+        the two. The sum does not depend on the order, and the model's slips on one order
+        are mostly sure, right answers on the other; the file's threshold was chosen on the
+        answers this gives, so what is still below it stays doubtful.
+        """
+        prediction = Prediction(self.probabilities(query_ids))
+        doubt = self.info.doubt
+        if doubt.second_look:
+            threshold = doubt.threshold_for(self.name, self.precision)
+            unsure = np.flatnonzero(prediction.confidence < threshold)
+            if unsure.size:
+                swapped = commute_queries(query_ids[unsure], self.info.spec)
+                prediction.keep_more_confident(unsure, Prediction(self.probabilities(swapped)))
+        return prediction
 
     def _gate(self, self_check: bool) -> None:
         """The check every engine passes at load (see :meth:`_self_check`). Without

@@ -42,6 +42,8 @@ from seqadd_train.reports import write_reports
 
 MONITOR = "val_exact_match"
 BEST_WEIGHTS = "best.weights.h5"
+#: Keras's BackupAndRestore folder, inside the checkpoint.
+BACKUP = "backup"
 
 
 def learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -173,11 +175,35 @@ def callbacks_for(
         )
     if config.target_exact:
         callbacks.append(StopAtTarget(MONITOR, config.target_exact))
-    # Last, so that the log and best weights of an epoch exist before it counts as done.
+    # Last, so that the log and best weights of an epoch exist before it counts as done. Two
+    # copies: a run killed while it writes the weights resumes from the copy before.
     callbacks.append(
-        keras.callbacks.BackupAndRestore(str(checkpoint / "backup"), delete_checkpoint=False)
+        keras.callbacks.BackupAndRestore(
+            str(checkpoint / BACKUP), delete_checkpoint=False, double_checkpoint=True
+        )
     )
     return callbacks
+
+
+def mend_epoch_count(checkpoint: Path) -> None:
+    """A run killed while Keras wrote the count of epochs done (just after that epoch's
+    weights) leaves it empty or cut short, and Keras would stop on it. The weights were saved
+    before it and the epoch's row logged before them, so the count is the log's last epoch:
+    written again, whole."""
+    path = checkpoint / BACKUP / "training_metadata.json"
+    if not path.is_file():
+        return
+    try:
+        int(json.loads(path.read_text())["epoch"])
+        return
+    except (ValueError, KeyError, TypeError):
+        pass
+    history = read_history(checkpoint / "history.csv")
+    count = {"epoch": history[-1]["epoch"] if history else 0, "batch": 0}
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(count))
+    partial.replace(path)
+    print(f"Mended {path}: the run was stopped while writing it, after epoch {count['epoch']}")
 
 
 def fit(
@@ -194,6 +220,7 @@ def fit(
     )
     steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
     compile_model(model, learning_rate(config, steps_per_epoch))
+    mend_epoch_count(checkpoint)
     model.summary(print_fn=lambda line, **_: print(line))
     model.fit(
         x_train,

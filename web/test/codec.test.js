@@ -39,11 +39,12 @@ test("the metadata read from the bytes is what onnx wrote", () => {
   }
 });
 
-test("a copy with another doubt threshold gives that threshold", () => {
+test("a copy with another doubt threshold gives that threshold, and its second look", () => {
   for (const [path, threshold] of Object.entries(expected.copies)) {
     const info = describeModel(bytesOf(path));
     assert.equal(info.format, 2);
     assert.equal(info.doubtThreshold, threshold);
+    assert.equal(info.secondLook, true);
   }
 });
 
